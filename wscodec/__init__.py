@@ -1,0 +1,58 @@
+"""wscodec: a fast and strict WebSocket (RFC 6455) codec.
+
+The kernels (masking, UTF-8 validation, frame parsing and encoding) come in
+two backends with identical behaviour: a compiled Cython module and a
+pure-Python twin. :data:`BACKEND` says which one is active (``"cython"`` or
+``"python"``); set ``WSCODEC_NO_EXTENSIONS=1`` before import to force the
+pure-Python one.
+"""
+
+from __future__ import annotations
+
+from ._backend import BACKEND, EXTENSION_ERROR
+from ._backend import codec as _codec
+from .exceptions import InvalidUtf8, PayloadTooBig, ProtocolError, WebSocketError
+from .protocol import (
+    DEFAULT_MAX_FRAME_SIZE,
+    RSV1,
+    RSV2,
+    RSV3,
+    CloseCode,
+    Frame,
+    Opcode,
+    is_sendable_close_code,
+    parse_close_payload,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKEND",
+    "EXTENSION_ERROR",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "RSV1",
+    "RSV2",
+    "RSV3",
+    "CloseCode",
+    "Frame",
+    "FrameParser",
+    "InvalidUtf8",
+    "Opcode",
+    "PayloadTooBig",
+    "ProtocolError",
+    "Utf8Validator",
+    "WebSocketError",
+    "apply_mask",
+    "apply_mask_into",
+    "encode_frame",
+    "is_sendable_close_code",
+    "parse_close_payload",
+    "validate_utf8",
+]
+
+apply_mask = _codec.apply_mask
+apply_mask_into = _codec.apply_mask_into
+validate_utf8 = _codec.validate_utf8
+Utf8Validator = _codec.Utf8Validator
+FrameParser = _codec.FrameParser
+encode_frame = _codec.encode_frame

@@ -1,0 +1,48 @@
+# Types of the compiled module built from src/wscodec/_codec.pyx. Its pure-Python twin,
+# wscodec/codec.py, has the same surface.
+from typing import List, Optional, Union
+
+from .protocol import Frame
+
+_BytesLike = Union[bytes, bytearray, memoryview]
+
+NOGIL_THRESHOLD: int
+
+def apply_mask(data: _BytesLike, mask: _BytesLike) -> bytes: ...
+def apply_mask_into(
+    buffer: Union[bytearray, memoryview], mask: _BytesLike, offset: int = 0
+) -> None: ...
+def validate_utf8(data: _BytesLike) -> bool: ...
+
+class Utf8Validator:
+    def __init__(self) -> None: ...
+    def feed(self, data: _BytesLike) -> bool: ...
+    def finish(self) -> bool: ...
+    def reset(self) -> None: ...
+
+class FrameParser:
+    mask_expected: bool
+    allowed_rsv: int
+    def __init__(
+        self,
+        *,
+        mask_expected: bool,
+        max_frame_size: Optional[int] = 1048576,
+        allowed_rsv: int = 0,
+    ) -> None: ...
+    @property
+    def max_frame_size(self) -> Optional[int]: ...
+    @property
+    def buffered(self) -> int: ...
+    def feed(self, data: _BytesLike) -> List[Frame]: ...
+
+def encode_frame(
+    opcode: int,
+    payload: _BytesLike,
+    *,
+    fin: bool = True,
+    mask: Optional[_BytesLike] = None,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+) -> bytes: ...

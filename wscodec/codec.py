@@ -1,0 +1,388 @@
+"""The pure-Python codec: the twin of the compiled ``src/wscodec/_codec.pyx``.
+
+Same names, same results and same exceptions on every input as the compiled
+module; it runs wherever the extension is missing (PyPy, no compiler) or when
+``WSCODEC_NO_EXTENSIONS=1`` is set. Speed comes from CPython's C-level helpers
+(big-integer XOR for masking, the strict UTF-8 codec for validation) rather
+than from loops over bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import operator
+import sys
+from typing import List, Optional, Union
+
+from .exceptions import PayloadTooBig, ProtocolError
+from .protocol import (
+    MAX_CONTROL_PAYLOAD,
+    OPCODE_BY_VALUE,
+    RSV1,
+    RSV2,
+    RSV3,
+    CloseCode,
+    Errors,
+    Frame,
+    Opcode,
+    parse_close_payload,
+)
+
+__all__ = [
+    "apply_mask",
+    "apply_mask_into",
+    "validate_utf8",
+    "Utf8Validator",
+    "FrameParser",
+    "encode_frame",
+]
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+_ALL_RSV = RSV1 | RSV2 | RSV3
+
+
+def _byte_view(data: object) -> memoryview:
+    """A flat, read-only-or-not view of ``data`` in bytes, or TypeError."""
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(Errors.NOT_BYTES_LIKE.format(type=type(data).__name__)) from None
+    if not view.c_contiguous:
+        raise TypeError(Errors.NOT_BYTES_LIKE.format(type=type(data).__name__))
+    if view.ndim != 1 or view.format != "B":
+        view = view.cast("B")
+    return view
+
+
+def _check_mask(mask: object) -> bytes:
+    key = bytes(_byte_view(mask))
+    if len(key) != 4:
+        raise ValueError(Errors.BAD_MASK)
+    return key
+
+
+def _xor(data: BytesLike, key: bytes, phase: int = 0) -> bytes:
+    """``data`` XOR ``key`` repeated, starting at ``key[phase]``."""
+    length = len(data)
+    if length == 0:
+        return b""
+    if phase:
+        key = key[phase:] + key[:phase]
+    stream = (key * (length // 4 + 1))[:length]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(
+        length, "little"
+    )
+
+
+def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
+    """Return ``data`` XOR-ed with the 4-byte ``mask`` repeated.
+
+    Masking is its own inverse: the same call masks and unmasks. Raises
+    :class:`ValueError` if ``mask`` is not exactly 4 bytes and
+    :class:`TypeError` if either argument is not bytes-like.
+    """
+    view = _byte_view(data)
+    return _xor(view, _check_mask(mask))
+
+
+def apply_mask_into(buffer: Union[bytearray, memoryview], mask: BytesLike, offset: int = 0) -> None:
+    """XOR the writable ``buffer`` in place with the 4-byte ``mask``.
+
+    ``offset`` is how many bytes of the same payload came before ``buffer``:
+    ``buffer[0]`` is XOR-ed with ``mask[offset % 4]``. This lets a payload
+    that arrives in pieces be unmasked piece by piece without copies.
+    """
+    try:
+        view = memoryview(buffer)
+    except TypeError:
+        raise TypeError(Errors.NOT_WRITABLE.format(type=type(buffer).__name__)) from None
+    if view.readonly or not view.c_contiguous:
+        raise TypeError(Errors.NOT_WRITABLE.format(type=type(buffer).__name__))
+    if view.ndim != 1 or view.format != "B":
+        view = view.cast("B")
+    key = _check_mask(mask)
+    offset = operator.index(offset)
+    if offset < 0:
+        raise ValueError(Errors.NEGATIVE_OFFSET)
+    view[:] = _xor(view, key, offset % 4)
+
+
+def validate_utf8(data: BytesLike) -> bool:
+    """Whether ``data`` is valid UTF-8 under RFC 3629.
+
+    Overlong forms, surrogates (U+D800..U+DFFF), code points above U+10FFFF,
+    truncated sequences and stray continuation bytes are all invalid.
+    """
+    view = _byte_view(data)
+    try:
+        str(view, "utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _is_surrogate_prefix(pending: bytes) -> bool:
+    """ED followed by A0-BF can only become a surrogate (U+D800..U+DFFF).
+
+    CPython's decoder keeps these two bytes pending instead of failing; it is
+    the one prefix it waits on that can never complete into valid UTF-8.
+    """
+    return len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0
+
+
+class Utf8Validator:
+    """Incremental UTF-8 validation that fails fast.
+
+    Feed a text message fragment by fragment: :meth:`feed` returns False as
+    soon as the bytes seen so far cannot begin any valid UTF-8 text, and keeps
+    returning False afterwards. :meth:`finish` says whether the whole input
+    was valid (False if it ended inside a sequence) and resets the validator
+    for the next message. A code point may be split across chunks at any byte.
+    """
+
+    __slots__ = ("_decoder", "_valid")
+
+    def __init__(self) -> None:
+        # CPython's decoder reports an error at the first byte that makes the
+        # input invalid and keeps a valid partial sequence pending otherwise:
+        # the fail-fast contract, but for one prefix (see _is_surrogate_prefix).
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._valid = True
+
+    def feed(self, data: BytesLike) -> bool:
+        """Validate the next chunk; False once the input can no longer be valid."""
+        view = _byte_view(data)
+        if self._valid:
+            try:
+                self._decoder.decode(view, False)
+            except UnicodeDecodeError:
+                self._valid = False
+            else:
+                self._valid = not _is_surrogate_prefix(self._decoder.getstate()[0])
+        return self._valid
+
+    def finish(self) -> bool:
+        """True if everything fed was valid and complete; then reset."""
+        valid = self._valid
+        if valid:
+            try:
+                self._decoder.decode(b"", True)
+            except UnicodeDecodeError:
+                valid = False
+        self.reset()
+        return valid
+
+    def reset(self) -> None:
+        """Forget everything fed so far."""
+        self._decoder.reset()
+        self._valid = True
+
+
+class FrameParser:
+    """Incremental RFC 6455 frame parser.
+
+    :meth:`feed` takes bytes as they arrive, in chunks of any size, and
+    returns the frames completed so far with their payloads unmasked. Every
+    rule of the frame format is checked, in the order the bytes arrive, and a
+    violation raises :class:`ProtocolError` whose ``code`` is the close code
+    to send (1002, 1007 or 1009). Frames completed before the bad one in the
+    same call are on the exception's ``frames`` attribute, so nothing the peer
+    sent correctly is lost. After an error the parser stays failed: every
+    later call raises the same error.
+
+    :param mask_expected: True on the server side (client frames must be
+        masked), False on the client side (server frames must not be).
+    :param max_frame_size: largest payload accepted, checked from the header
+        before the payload is buffered (1009 above it); ``None`` for no limit.
+    :param allowed_rsv: RSV bits (``RSV1 | RSV2 | RSV3``) that a negotiated
+        extension allows on data frames; control frames never carry them.
+    """
+
+    __slots__ = ("_allowed_rsv", "_buffer", "_error", "_mask_expected", "_max_frame_size")
+
+    def __init__(
+        self,
+        *,
+        mask_expected: bool,
+        max_frame_size: Optional[int] = 2**20,
+        allowed_rsv: int = 0,
+    ) -> None:
+        if max_frame_size is not None and (
+            not isinstance(max_frame_size, int)
+            or isinstance(max_frame_size, bool)
+            or max_frame_size < 0
+        ):
+            raise ValueError(Errors.BAD_LIMIT)
+        if allowed_rsv & ~_ALL_RSV:
+            raise ValueError(Errors.BAD_RSV)
+        self._mask_expected = bool(mask_expected)
+        self._max_frame_size = max_frame_size
+        self._allowed_rsv = allowed_rsv
+        self._buffer = bytearray()
+        self._error: Optional[ProtocolError] = None
+
+    @property
+    def mask_expected(self) -> bool:
+        return self._mask_expected
+
+    @property
+    def max_frame_size(self) -> Optional[int]:
+        return self._max_frame_size
+
+    @property
+    def allowed_rsv(self) -> int:
+        """RSV bits accepted on data frames; settable once an extension is agreed."""
+        return self._allowed_rsv
+
+    @allowed_rsv.setter
+    def allowed_rsv(self, bits: int) -> None:
+        if bits & ~_ALL_RSV:
+            raise ValueError(Errors.BAD_RSV)
+        self._allowed_rsv = bits
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received that belong to a frame not yet complete."""
+        return len(self._buffer)
+
+    def feed(self, data: BytesLike) -> List[Frame]:
+        """Parse ``data``; return every frame it completed, in order."""
+        if self._error is not None:
+            self._error.frames = []
+            raise self._error
+        view = _byte_view(data)
+        buffer = self._buffer
+        buffer += view
+        frames: List[Frame] = []
+        position = 0
+        try:
+            while True:
+                size = self._frame_size(buffer, position)
+                if size is None or len(buffer) - position < size:
+                    break
+                frames.append(self._decode(buffer, position, size))
+                position += size
+        except ProtocolError as error:
+            self._error = error
+            self._buffer = bytearray()
+            error.frames = frames
+            raise
+        finally:
+            if position:
+                del buffer[:position]
+        return frames
+
+    def _frame_size(self, buf: bytearray, pos: int) -> Optional[int]:
+        """Check the header bytes present at ``pos``; total frame size once known."""
+        available = len(buf) - pos
+        if available < 1:
+            return None
+        first = buf[pos]
+        opcode = first & 0x0F
+        if OPCODE_BY_VALUE[opcode] is None:
+            raise ProtocolError(
+                CloseCode.PROTOCOL_ERROR, Errors.RESERVED_OPCODE.format(opcode=opcode)
+            )
+        control = opcode >= 0x8
+        rsv = first & _ALL_RSV
+        if rsv & ~(0 if control else self._allowed_rsv):
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.RESERVED_BITS.format(bits=rsv))
+        if control and not first & 0x80:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.FRAGMENTED_CONTROL)
+        if available < 2:
+            return None
+        second = buf[pos + 1]
+        masked = bool(second & 0x80)
+        if masked != self._mask_expected:
+            raise ProtocolError(
+                CloseCode.PROTOCOL_ERROR, Errors.UNMASKED if self._mask_expected else Errors.MASKED
+            )
+        length = second & 0x7F
+        if control and length > MAX_CONTROL_PAYLOAD:
+            raise ProtocolError(
+                CloseCode.PROTOCOL_ERROR, Errors.CONTROL_TOO_LONG.format(length=length)
+            )
+        header = 2
+        if length == 126:
+            header = 4
+            if available < header:
+                return None
+            length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+        elif length == 127:
+            header = 10
+            if available < header:
+                return None
+            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+            if length >> 63:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.LENGTH_MSB)
+        limit = self._max_frame_size
+        if limit is not None and length > limit:
+            raise PayloadTooBig(Errors.TOO_BIG.format(length=length, limit=limit))
+        if length > sys.maxsize:
+            raise PayloadTooBig(Errors.TOO_BIG.format(length=length, limit=sys.maxsize))
+        return header + (4 if masked else 0) + length
+
+    def _decode(self, buf: bytearray, pos: int, size: int) -> Frame:
+        """Build the complete, already checked frame of ``size`` bytes at ``pos``."""
+        first = buf[pos]
+        length_field = buf[pos + 1] & 0x7F
+        start = pos + (2 if length_field < 126 else 4 if length_field == 126 else 10)
+        end = pos + size
+        if self._mask_expected:
+            payload = _xor(memoryview(buf)[start + 4 : end], bytes(buf[start : start + 4]))
+        else:
+            payload = bytes(buf[start:end])
+        opcode = OPCODE_BY_VALUE[first & 0x0F]
+        assert opcode is not None  # checked by _frame_size
+        if opcode is Opcode.CLOSE:
+            parse_close_payload(payload)
+        return Frame(
+            opcode,
+            payload,
+            bool(first & 0x80),
+            bool(first & RSV1),
+            bool(first & RSV2),
+            bool(first & RSV3),
+        )
+
+
+def encode_frame(
+    opcode: int,
+    payload: BytesLike,
+    *,
+    fin: bool = True,
+    mask: Optional[BytesLike] = None,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+) -> bytes:
+    """Serialise one frame, with the minimal length encoding.
+
+    ``mask`` is the 4-byte masking key that client frames must carry; ``None``
+    (the server side) sends the payload as is. Control frames must have
+    ``fin`` set and at most 125 bytes of payload (:class:`ValueError`).
+    """
+    code = operator.index(opcode)
+    if not 0 <= code < 16 or OPCODE_BY_VALUE[code] is None:
+        raise ValueError(Errors.BAD_OPCODE.format(opcode=opcode))
+    view = _byte_view(payload)
+    length = view.nbytes
+    if code >= 0x8:
+        if not fin:
+            raise ValueError(Errors.ENCODE_FRAGMENTED_CONTROL)
+        if length > MAX_CONTROL_PAYLOAD:
+            raise ValueError(Errors.ENCODE_CONTROL_TOO_LONG.format(length=length))
+    key = None if mask is None else _check_mask(mask)
+    first = code | (0x80 if fin else 0) | (RSV1 if rsv1 else 0)
+    first |= (RSV2 if rsv2 else 0) | (RSV3 if rsv3 else 0)
+    mask_bit = 0x80 if key is not None else 0
+    if length < 126:
+        header = bytes((first, mask_bit | length))
+    elif length < 65536:
+        header = bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
+    if key is None:
+        return header + view
+    return header + key + _xor(view, key)
