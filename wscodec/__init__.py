@@ -11,7 +11,20 @@ from __future__ import annotations
 
 from ._backend import BACKEND, EXTENSION_ERROR
 from ._backend import codec as _codec
-from .exceptions import InvalidUtf8, PayloadTooBig, ProtocolError, WebSocketError
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidRequest,
+    InvalidResponse,
+    InvalidStatus,
+    InvalidURI,
+    InvalidUtf8,
+    PayloadTooBig,
+    ProtocolError,
+    WebSocketError,
+)
 from .protocol import (
     DEFAULT_MAX_FRAME_SIZE,
     RSV1,
@@ -33,20 +46,35 @@ __all__ = [
     "RSV1",
     "RSV2",
     "RSV3",
+    "CallbackClient",
+    "ClientConnection",
     "CloseCode",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
     "Frame",
     "FrameParser",
+    "InvalidHandshake",
+    "InvalidRequest",
+    "InvalidResponse",
+    "InvalidStatus",
+    "InvalidURI",
     "InvalidUtf8",
     "Opcode",
     "PayloadTooBig",
     "ProtocolError",
+    "Server",
+    "ServerConnection",
     "Utf8Validator",
     "WebSocketError",
     "apply_mask",
     "apply_mask_into",
+    "broadcast",
+    "connect",
     "encode_frame",
     "is_sendable_close_code",
     "parse_close_payload",
+    "serve",
     "validate_utf8",
 ]
 
@@ -56,3 +84,9 @@ validate_utf8 = _codec.validate_utf8
 Utf8Validator = _codec.Utf8Validator
 FrameParser = _codec.FrameParser
 encode_frame = _codec.encode_frame
+
+# The I/O layers import the codec through _backend, so they come last.
+from .broadcast import broadcast  # noqa: E402
+from .callbacks import CallbackClient  # noqa: E402
+from .client import ClientConnection, connect  # noqa: E402
+from .server import Server, ServerConnection, serve  # noqa: E402

@@ -3,10 +3,20 @@
 The tree::
 
     WebSocketError                 base of everything wscodec raises on purpose
-    └── ProtocolError              the peer broke RFC 6455; ``code`` is the close
-        │                          code to send back (1002, 1007, 1009, ...)
-        ├── InvalidUtf8            1007: a text payload or close reason is not UTF-8
-        └── PayloadTooBig          1009: a frame or message is over its size limit
+    ├── ProtocolError              the peer broke RFC 6455; ``code`` is the close
+    │   │                          code to send back (1002, 1007, 1009, ...)
+    │   ├── InvalidUtf8            1007: a text payload or close reason is not UTF-8
+    │   └── PayloadTooBig          1009: a frame or message is over its size limit
+    ├── InvalidHandshake           the opening handshake failed
+    │   ├── InvalidRequest         (server) the request is refused; ``status`` is
+    │   │                          the HTTP status to answer with
+    │   ├── InvalidStatus          (client) the server did not answer 101; carries
+    │   │                          the response
+    │   └── InvalidResponse        (client) a 101 answer that breaks RFC 6455
+    ├── InvalidURI                 not a ws:// or wss:// URI
+    └── ConnectionClosed           the connection is closed; ``code``/``reason``
+        ├── ConnectionClosedOK     ... after a 1000 or 1001 close
+        └── ConnectionClosedError  ... after anything else (1006 when TCP dropped)
 
 Both codec backends raise exactly these types with exactly the same ``code``
 and ``reason`` for the same input.
@@ -14,9 +24,22 @@ and ``reason`` for the same input.
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, List, Optional, Tuple
 
-__all__ = ["WebSocketError", "ProtocolError", "InvalidUtf8", "PayloadTooBig"]
+__all__ = [
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "InvalidHandshake",
+    "InvalidRequest",
+    "InvalidResponse",
+    "InvalidStatus",
+    "InvalidURI",
+    "InvalidUtf8",
+    "PayloadTooBig",
+    "ProtocolError",
+    "WebSocketError",
+]
 
 
 class WebSocketError(Exception):
@@ -65,3 +88,71 @@ class PayloadTooBig(ProtocolError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(1009, reason)
+
+
+class InvalidHandshake(WebSocketError):
+    """The opening handshake failed."""
+
+
+class InvalidRequest(InvalidHandshake):
+    """The server refuses a handshake request.
+
+    ``status`` is the HTTP status to answer with (400, 403, 405, 426, 431...),
+    ``headers`` extra response headers (such as ``Sec-WebSocket-Version: 13``
+    with a 426).
+    """
+
+    def __init__(
+        self, status: int, message: str, headers: Optional[List[Tuple[str, str]]] = None
+    ) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+        self.headers = list(headers or [])
+
+
+class InvalidStatus(InvalidHandshake):
+    """The server answered the handshake with a status other than 101.
+
+    ``response`` is the :class:`wscodec.handshake.Response` received, with its
+    ``status``, ``headers`` and (up to a limit) ``body``.
+    """
+
+    def __init__(self, response: Any) -> None:
+        super().__init__(f"server rejected the WebSocket connection: HTTP {response.status}")
+        self.response = response
+
+
+class InvalidResponse(InvalidHandshake):
+    """The server's 101 answer breaks RFC 6455 (wrong accept key, unknown subprotocol...)."""
+
+
+class InvalidURI(WebSocketError, ValueError):
+    """A URI that is not a valid ``ws://`` or ``wss://`` URI."""
+
+
+class ConnectionClosed(WebSocketError):
+    """Raised when using a connection that is closed.
+
+    ``code`` and ``reason`` are those of the close frame received from the
+    peer (1005 if it had no code, 1006 if the TCP connection dropped without
+    a close frame); ``sent`` says which close frame, if any, we sent.
+    """
+
+    def __init__(self, code: int, reason: str, sent: Optional[Tuple[int, str]] = None) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+        self.sent = sent
+
+    def __str__(self) -> str:
+        text = f"connection closed with code {self.code}"
+        return f"{text}: {self.reason}" if self.reason else text
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection closed normally (1000 or 1001)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection closed with an error code, or without a close frame (1006)."""

@@ -124,6 +124,11 @@ class Errors:
     CLOSE_ONE_BYTE = "close frame with a 1-byte payload"
     CLOSE_BAD_CODE = "close code {code} is not allowed on the wire"
     CLOSE_BAD_REASON = "close reason is not valid UTF-8"
+    # Rules above the frame: message assembly (wscodec.connection).
+    EXPECTED_CONTINUATION = "expected a continuation frame, got a new data frame"
+    UNEXPECTED_CONTINUATION = "continuation frame without a message to continue"
+    INVALID_TEXT = "invalid UTF-8 in a text message"
+    MESSAGE_TOO_BIG = "message of more than {limit} bytes exceeds the limit"
     # Errors in how the codec is called, rather than in what the peer sent.
     NOT_BYTES_LIKE = "a contiguous bytes-like object is required, not {type}"
     NOT_WRITABLE = "a writable contiguous bytes-like object is required, not {type}"

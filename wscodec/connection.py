@@ -1,0 +1,380 @@
+"""The WebSocket connection as a sans-I/O state machine (after the handshake).
+
+:class:`Connection` takes the bytes received and returns events; the bytes it
+wants sent accumulate until :meth:`Connection.data_to_send` hands them over.
+It never touches a socket, a thread or a clock, so every path through it is
+testable with plain bytes::
+
+    connection = Connection(Role.SERVER)
+    for event in connection.receive_data(data):
+        if isinstance(event, TextMessage):
+            connection.send_text(event.data)
+    sock.sendall(connection.data_to_send())
+
+It assembles messages from fragments (validating UTF-8 incrementally, so a
+bad text message fails as soon as the bad fragment arrives), answers pings,
+runs the closing handshake and turns every protocol violation into the close
+frame RFC 6455 asks for, with the right code.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Tuple, Union
+
+from . import _backend
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidUtf8,
+    PayloadTooBig,
+    ProtocolError,
+)
+from .protocol import CloseCode, Errors, Frame, Opcode, is_sendable_close_code
+
+__all__ = [
+    "BinaryMessage",
+    "CloseReceived",
+    "Connection",
+    "Event",
+    "Ping",
+    "Pong",
+    "Role",
+    "State",
+    "TextMessage",
+]
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+class Role(enum.Enum):
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class State(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"  # we sent a close frame (or failed) and wait for the peer
+    CLOSED = "closed"  # the closing handshake is over, or the transport is gone
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    data: str
+
+
+@dataclass(frozen=True)
+class BinaryMessage:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Ping:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Pong:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CloseReceived:
+    """The peer's close frame: ``code`` is None when it carried no code."""
+
+    code: Optional[int]
+    reason: str
+
+
+Event = Union[TextMessage, BinaryMessage, Ping, Pong, CloseReceived]
+
+_MAX_REASON = 123  # a close frame holds 125 bytes, 2 of them for the code
+_MASK_POOL = 1024  # masking keys drawn from os.urandom at a time
+
+
+class Connection:
+    """One side of an open WebSocket connection, without I/O.
+
+    :param role: :attr:`Role.SERVER` expects masked frames and sends unmasked
+        ones; :attr:`Role.CLIENT` the reverse.
+    :param max_message_size: largest message accepted, in bytes (1009 above);
+        ``None`` for no limit. It also caps each frame, checked from its header.
+    :param fragment_size: outgoing messages larger than this are sent as
+        several frames; ``None`` sends every message in one frame.
+    :param auto_pong: answer each ping with a pong carrying the same data.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        max_message_size: Optional[int] = 2**20,
+        fragment_size: Optional[int] = None,
+        auto_pong: bool = True,
+    ) -> None:
+        if fragment_size is not None and fragment_size < 1:
+            raise ValueError("fragment_size must be None or a positive int")
+        codec = _backend.codec
+        self.role = role
+        self.max_message_size = max_message_size
+        self.fragment_size = fragment_size
+        self.auto_pong = auto_pong
+        self._codec = codec
+        self._parser = codec.FrameParser(
+            mask_expected=role is Role.SERVER, max_frame_size=max_message_size
+        )
+        self._utf8 = codec.Utf8Validator()
+        self._outgoing: List[bytes] = []
+        self._masks = b""
+        self._mask_position = 0
+        # The message being received.
+        self._message_opcode: Optional[Opcode] = None
+        self._fragments: List[bytes] = []
+        self._message_size = 0
+        # The fragmented message being sent, if any.
+        self._sending: Optional[Opcode] = None
+
+        self.state = State.OPEN
+        #: The peer's close frame, once received.
+        self.close_received: Optional[CloseReceived] = None
+        #: The code and reason of the close frame we sent, once sent.
+        self.close_sent: Optional[Tuple[Optional[int], str]] = None
+        #: The protocol error that failed the connection, if one did.
+        self.failure: Optional[ProtocolError] = None
+        self.eof_received = False
+
+    # Receiving -----------------------------------------------------------------
+
+    def receive_data(self, data: BytesLike) -> List[Event]:
+        """Feed bytes from the peer; the events they complete, in order."""
+        if self.close_received is not None or self.failure is not None or self.eof_received:
+            return []  # nothing the peer sends after its close (or an error) counts
+        events: List[Event] = []
+        error: Optional[ProtocolError] = None
+        try:
+            frames = self._parser.feed(data)
+        except ProtocolError as exc:
+            frames, error = exc.frames, exc
+        for frame in frames:
+            try:
+                self._receive_frame(frame, events)
+            except ProtocolError as exc:
+                error = exc
+                break
+            if self.close_received is not None:
+                break
+        if error is not None:
+            self.fail(error.code, error.reason, error)
+        return events
+
+    def receive_eof(self) -> List[Event]:
+        """The peer closed the transport (TCP FIN or reset)."""
+        self.eof_received = True
+        self.state = State.CLOSED
+        return []
+
+    def _receive_frame(self, frame: Frame, events: List[Event]) -> None:
+        opcode, payload = frame.opcode, frame.payload
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if self._message_opcode is not None:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.EXPECTED_CONTINUATION)
+            if frame.fin:  # the common case: a whole message in one frame
+                if opcode is Opcode.BINARY:
+                    events.append(BinaryMessage(payload))
+                elif self._codec.validate_utf8(payload):
+                    events.append(TextMessage(payload.decode("utf-8")))
+                else:
+                    raise InvalidUtf8(Errors.INVALID_TEXT)
+                return
+            self._message_opcode = opcode
+            self._fragments = []
+            self._message_size = 0
+            self._utf8.reset()
+            self._add_fragment(payload)
+        elif opcode is Opcode.CONTINUATION:
+            if self._message_opcode is None:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.UNEXPECTED_CONTINUATION)
+            self._add_fragment(payload)
+            if frame.fin:
+                events.append(self._finish_message())
+        elif opcode is Opcode.PING:
+            events.append(Ping(payload))
+            if self.auto_pong and self.close_sent is None:
+                self._send_frame(Opcode.PONG, payload)
+        elif opcode is Opcode.PONG:
+            events.append(Pong(payload))
+        else:  # CLOSE; its payload was checked by the parser
+            code, reason = self._close_payload(payload)
+            self.close_received = CloseReceived(code, reason)
+            events.append(self.close_received)
+            if self.close_sent is None:
+                # Echo the peer's code, as RFC 6455 section 5.5.1 suggests.
+                self._send_close_frame(code, "")
+            self.state = State.CLOSED
+
+    def _add_fragment(self, payload: bytes) -> None:
+        self._message_size += len(payload)
+        limit = self.max_message_size
+        if limit is not None and self._message_size > limit:
+            raise PayloadTooBig(Errors.MESSAGE_TOO_BIG.format(limit=limit))
+        if self._message_opcode is Opcode.TEXT and not self._utf8.feed(payload):
+            raise InvalidUtf8(Errors.INVALID_TEXT)
+        self._fragments.append(payload)
+
+    def _finish_message(self) -> Union[TextMessage, BinaryMessage]:
+        data = b"".join(self._fragments)
+        opcode = self._message_opcode
+        self._message_opcode = None
+        self._fragments = []
+        if opcode is Opcode.BINARY:
+            return BinaryMessage(data)
+        if not self._utf8.finish():
+            raise InvalidUtf8(Errors.INVALID_TEXT)
+        return TextMessage(data.decode("utf-8"))
+
+    @staticmethod
+    def _close_payload(payload: bytes) -> Tuple[Optional[int], str]:
+        if not payload:
+            return None, ""
+        return (payload[0] << 8) | payload[1], payload[2:].decode("utf-8")
+
+    def fail(self, code: int, reason: str, error: Optional[ProtocolError] = None) -> None:
+        """Fail the connection: send a close frame with ``code`` and stop reading."""
+        self.failure = error if error is not None else ProtocolError(code, reason)
+        if self.close_sent is None:
+            self._send_close_frame(code, _truncate(reason))
+        if self.state is State.OPEN:
+            self.state = State.CLOSING
+
+    # Sending -------------------------------------------------------------------
+
+    def send_text(self, data: str, *, fin: bool = True) -> None:
+        """Send a text message (or its first fragment, with ``fin=False``)."""
+        self._send_data(Opcode.TEXT, data.encode("utf-8"), fin)
+
+    def send_binary(self, data: BytesLike, *, fin: bool = True) -> None:
+        """Send a binary message (or its first fragment, with ``fin=False``)."""
+        self._send_data(Opcode.BINARY, data, fin)
+
+    def send_continuation(self, data: Union[str, BytesLike], *, fin: bool) -> None:
+        """Send the next fragment of the message begun with ``fin=False``."""
+        if self._sending is None:
+            raise RuntimeError("no fragmented message is being sent")
+        if isinstance(data, str) != (self._sending is Opcode.TEXT):
+            raise TypeError("fragments of a message must all be str (text) or all bytes")
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self._send_data(Opcode.CONTINUATION, payload, fin)
+
+    def send_ping(self, data: BytesLike = b"") -> None:
+        self._check_open()
+        self._send_frame(Opcode.PING, data)
+
+    def send_pong(self, data: BytesLike = b"") -> None:
+        self._check_open()
+        self._send_frame(Opcode.PONG, data)
+
+    def send_close(self, code: Optional[int] = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start (or complete) the closing handshake.
+
+        ``code`` must be one that may be sent on the wire; ``None`` sends a
+        close frame without a code (and then ``reason`` must be empty).
+        """
+        if code is None:
+            if reason:
+                raise ValueError("a close reason needs a close code")
+        elif not is_sendable_close_code(code):
+            raise ValueError(f"close code {code} may not be sent on the wire")
+        if len(reason.encode("utf-8")) > _MAX_REASON:
+            raise ValueError(f"close reason longer than {_MAX_REASON} bytes")
+        if self.close_sent is not None:
+            return
+        self._send_close_frame(code, reason)
+        if self.state is State.OPEN:
+            self.state = State.CLOSING
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the transport, in order; empties the buffer."""
+        data = b"".join(self._outgoing)
+        self._outgoing = []
+        return data
+
+    # Closing state ---------------------------------------------------------------
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The code the peer closed with: 1005 if its close had none, 1006 if it sent none."""
+        if self.close_received is not None:
+            code = self.close_received.code
+            return CloseCode.NO_STATUS_RCVD if code is None else code
+        if self.state is State.CLOSED:
+            return CloseCode.ABNORMAL_CLOSURE
+        return None
+
+    @property
+    def close_reason(self) -> str:
+        return self.close_received.reason if self.close_received is not None else ""
+
+    def close_exception(self) -> ConnectionClosed:
+        """The :class:`ConnectionClosed` that describes how this connection ended."""
+        code = self.close_code
+        if code is None:
+            code = CloseCode.ABNORMAL_CLOSURE
+        sent = self.close_sent
+        sent_pair = None if sent is None else (sent[0] or CloseCode.NO_STATUS_RCVD, sent[1])
+        clean = code in (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
+        if clean and (sent is None or sent[0] in (None, 1000, 1001)) and self.failure is None:
+            return ConnectionClosedOK(code, self.close_reason, sent_pair)
+        return ConnectionClosedError(code, self.close_reason, sent_pair)
+
+    # Internals -------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.state is not State.OPEN or self.close_sent is not None:
+            raise self.close_exception()
+
+    def _send_data(self, opcode: Opcode, payload: BytesLike, fin: bool) -> None:
+        self._check_open()
+        message_opcode: Optional[Opcode]
+        if opcode is not Opcode.CONTINUATION:
+            if self._sending is not None:
+                raise RuntimeError("finish the fragmented message before sending another")
+            message_opcode = opcode
+        else:
+            message_opcode = self._sending
+        size = self.fragment_size
+        view = memoryview(payload)
+        if size is not None and view.nbytes > size:
+            # Split into frames of at most fragment_size bytes.
+            last = (view.nbytes - 1) // size * size
+            for start in range(0, last, size):
+                self._send_frame(opcode, view[start : start + size], fin=False)
+                opcode = Opcode.CONTINUATION
+            view = view[last:]
+        self._send_frame(opcode, view, fin=fin)
+        self._sending = None if fin else message_opcode
+
+    def _send_frame(self, opcode: Opcode, payload: BytesLike, *, fin: bool = True) -> None:
+        mask = self._next_mask() if self.role is Role.CLIENT else None
+        self._outgoing.append(self._codec.encode_frame(opcode, payload, fin=fin, mask=mask))
+
+    def _send_close_frame(self, code: Optional[int], reason: str) -> None:
+        payload = b"" if code is None else code.to_bytes(2, "big") + reason.encode("utf-8")
+        self._send_frame(Opcode.CLOSE, payload)
+        self.close_sent = (code, reason)
+
+    def _next_mask(self) -> bytes:
+        position = self._mask_position
+        if position >= len(self._masks):
+            self._masks = os.urandom(4 * _MASK_POOL)
+            position = 0
+        self._mask_position = position + 4
+        return self._masks[position : position + 4]
+
+
+def _truncate(reason: str) -> str:
+    """Cut a reason to what fits in a close frame, at a character boundary."""
+    encoded = reason.encode("utf-8")[:_MAX_REASON]
+    return encoded.decode("utf-8", "ignore")

@@ -1,0 +1,390 @@
+"""The threaded WebSocket server.
+
+::
+
+    from wscodec import serve
+
+    def echo(connection):
+        for message in connection:
+            connection.send(message)
+
+    with serve(echo, "127.0.0.1", 8765) as server:
+        server.serve_forever()
+
+One thread accepts; each connection gets a thread that runs the handshake
+(bounded by ``open_timeout``) and then ``handler(connection)``, plus the reader
+thread of its :class:`~wscodec.sync.SyncConnection`. When the handler returns
+the connection is closed with 1000; when it raises, with 1011 (and the error
+is logged). :meth:`Server.shutdown` stops accepting, closes every connection
+with 1001 and joins the threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import ssl as ssl_module
+import threading
+import time
+from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
+
+from .connection import Connection, Role
+from .exceptions import InvalidRequest
+from .handshake import (
+    HeaderItems,
+    HTTPReader,
+    Request,
+    Response,
+    SubprotocolSelector,
+    accept,
+    reject,
+)
+from .protocol import CloseCode
+from .sync import SyncConnection
+
+__all__ = ["Server", "ServerConnection", "serve"]
+
+_MAX_READ = 4096
+
+
+class ServerConnection(SyncConnection):
+    """The server side of a connection, as passed to the handler."""
+
+
+Handler = Callable[[ServerConnection], Any]
+ProcessRequest = Callable[[ServerConnection, Request], Optional[Response]]
+ProcessResponse = Callable[[ServerConnection, Request, Response], Optional[Response]]
+
+
+class Server:
+    """A listening socket and the threads serving its connections.
+
+    Made by :func:`serve`; see there for the options.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        sock: socket.socket,
+        *,
+        ssl: Optional[ssl_module.SSLContext] = None,
+        subprotocols: Optional[Sequence[str]] = None,
+        select_subprotocol: Optional[SubprotocolSelector] = None,
+        origins: Optional[Sequence[Optional[str]]] = None,
+        process_request: Optional[ProcessRequest] = None,
+        process_response: Optional[ProcessResponse] = None,
+        extra_headers: HeaderItems = None,
+        open_timeout: Optional[float] = 10.0,
+        max_connections: Optional[int] = None,
+        max_size: Optional[int] = 2**20,
+        max_queue: int = 16,
+        fragment_size: Optional[int] = None,
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
+        close_timeout: float = 10.0,
+        write_timeout: float = 30.0,
+        write_limit: int = 2**22,
+        logger: Optional[logging.Logger] = None,
+    ) -> None:
+        self.handler = handler
+        self.socket = sock
+        self.ssl = ssl
+        self.subprotocols = subprotocols
+        self.select_subprotocol = select_subprotocol
+        self.origins = origins
+        self.process_request = process_request
+        self.process_response = process_response
+        self.extra_headers = extra_headers
+        self.open_timeout = open_timeout
+        self.max_connections = max_connections
+        self.max_size = max_size
+        self.fragment_size = fragment_size
+        self.logger = logger or logging.getLogger("wscodec.server")
+        self._connection_options = dict(
+            max_queue=max_queue,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            write_timeout=write_timeout,
+            write_limit=write_limit,
+            logger=self.logger,
+        )
+        self.close_timeout = close_timeout
+        self._lock = threading.Lock()
+        self._threads: Set[threading.Thread] = set()
+        self._connections: Set[ServerConnection] = set()
+        self._shutting_down = threading.Event()
+        self._stopped = threading.Event()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+
+    # Public API ------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return int(self.socket.getsockname()[1])
+
+    @property
+    def connections(self) -> List[ServerConnection]:
+        """The open connections (a snapshot)."""
+        with self._lock:
+            return list(self._connections)
+
+    def serve_forever(self) -> None:
+        """Accept connections until :meth:`shutdown` is called."""
+        selector = selectors.DefaultSelector()
+        selector.register(self.socket, selectors.EVENT_READ)
+        selector.register(self._wake_reader, selectors.EVENT_READ)
+        self.logger.info("server listening on %s", self.socket.getsockname())
+        try:
+            while not self._shutting_down.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_reader:
+                        return
+                    self._accept()
+        finally:
+            selector.close()
+            self._stopped.set()
+
+    def shutdown(
+        self, code: int = CloseCode.GOING_AWAY, reason: str = "server shutting down"
+    ) -> None:
+        """Stop accepting, close every connection with ``code`` and join all threads."""
+        if self._shutting_down.is_set():
+            self._stopped.wait(self.close_timeout)
+            return
+        self._shutting_down.set()
+        try:
+            self._wake_writer.send(b"\0")
+        except OSError:
+            pass
+        try:
+            self.socket.close()
+        finally:
+            closers = []
+            for connection in self.connections:
+                closer = threading.Thread(target=connection.close, args=(code, reason))
+                closer.daemon = True
+                closer.start()
+                closers.append(closer)
+            deadline = time.monotonic() + self.close_timeout + 1.0
+            for closer in closers:
+                closer.join(max(0.0, deadline - time.monotonic()))
+            with self._lock:
+                threads = list(self._threads)
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            still = [t.name for t in threads if t.is_alive()]
+            if still:
+                self.logger.warning("%d handler threads still running after shutdown", len(still))
+            self._wake_reader.close()
+            self._wake_writer.close()
+            self.logger.info("server stopped")
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    # Connections -------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        try:
+            sock, address = self.socket.accept()
+        except OSError:  # the listening socket closed, or the peer gave up already
+            return
+        with self._lock:
+            busy = self.max_connections is not None and len(self._threads) >= self.max_connections
+            if not busy:
+                thread = threading.Thread(
+                    target=self._serve_connection,
+                    args=(sock, address),
+                    name=f"wscodec-conn-{address}",
+                )
+                thread.daemon = True
+                self._threads.add(thread)
+        if busy:
+            self.logger.warning("refusing %s: %d connections open", address, self.max_connections)
+            self._refuse(sock, reject(503, "too many connections", [("Retry-After", "1")]))
+            return
+        thread.start()
+
+    def _refuse(self, sock: socket.socket, response: Response) -> None:
+        try:
+            sock.settimeout(1.0)
+            sock.sendall(response.serialize())
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def _serve_connection(self, sock: socket.socket, address: Any) -> None:
+        try:
+            connection = self._handshake(sock, address)
+            if connection is not None:
+                self._run_handler(connection)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _handshake(self, sock: socket.socket, address: Any) -> Optional[ServerConnection]:
+        """Read the request and answer it; the open connection, or None."""
+        deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(self.open_timeout)
+            if self.ssl is not None:
+                sock = self.ssl.wrap_socket(sock, server_side=True)
+            request, leftover = self._read_request(sock, deadline)
+        except InvalidRequest as error:
+            self.logger.info("%s: bad handshake request: %s", address, error)
+            self._refuse(sock, reject(error.status, error.message, error.headers))
+            return None
+        except (OSError, ssl_module.SSLError, TimeoutError) as error:
+            self.logger.info("%s: handshake not completed: %s", address, error)
+            sock.close()
+            return None
+        if self._shutting_down.is_set():
+            self._refuse(sock, reject(503, "server shutting down"))
+            return None
+
+        protocol = Connection(
+            Role.SERVER, max_message_size=self.max_size, fragment_size=self.fragment_size
+        )
+        connection = ServerConnection(sock, protocol, request=request, **self._connection_options)  # type: ignore[arg-type]
+        try:
+            response = self._respond(connection, request)
+        except InvalidRequest as error:
+            self.logger.info("%s: handshake refused: %s", address, error)
+            self._refuse(sock, reject(error.status, error.message, error.headers))
+            return None
+        except Exception:
+            self.logger.exception("%s: error while processing the handshake", address)
+            self._refuse(sock, reject(500, "internal server error"))
+            return None
+        connection.response = response
+        try:
+            sock.sendall(response.serialize())
+        except OSError as error:
+            self.logger.info("%s: could not send the handshake response: %s", address, error)
+            sock.close()
+            return None
+        if response.status != 101:
+            self._close_quietly(sock)  # process_request answered over plain HTTP
+            return None
+        with self._lock:
+            self._connections.add(connection)
+        connection.start(leftover)
+        self.logger.info("%s: connection open %s", address, request.path)
+        return connection
+
+    def _read_request(
+        self, sock: socket.socket, deadline: Optional[float]
+    ) -> Tuple[Request, bytes]:
+        reader = HTTPReader("request")
+        while True:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("opening handshake timed out")
+                sock.settimeout(remaining)
+            data = sock.recv(_MAX_READ)
+            if not data:
+                raise ConnectionResetError("connection closed during the handshake")
+            request = reader.feed(data)
+            if request is not None:
+                assert isinstance(request, Request)
+                return request, reader.leftover
+
+    def _respond(self, connection: ServerConnection, request: Request) -> Response:
+        if self.process_request is not None:
+            early = self.process_request(connection, request)
+            if early is not None:
+                return early
+        response, subprotocol = accept(
+            request,
+            subprotocols=self.subprotocols,
+            select_subprotocol=self.select_subprotocol,
+            origins=self.origins,
+            extra_headers=self.extra_headers,
+        )
+        connection.subprotocol = subprotocol
+        if self.process_response is not None:
+            response = self.process_response(connection, request, response) or response
+        return response
+
+    @staticmethod
+    def _close_quietly(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        sock.close()
+
+    def _run_handler(self, connection: ServerConnection) -> None:
+        try:
+            self.handler(connection)
+        except Exception:
+            self.logger.exception("%s: handler failed", connection.remote_address)
+            connection.close(CloseCode.INTERNAL_ERROR, "internal error")
+        else:
+            connection.close()
+        finally:
+            connection.wait_closed(self.close_timeout)
+            with self._lock:
+                self._connections.discard(connection)
+
+
+def serve(
+    handler: Handler,
+    host: Optional[str] = "127.0.0.1",
+    port: int = 8765,
+    *,
+    sock: Optional[socket.socket] = None,
+    backlog: int = 128,
+    reuse_port: bool = False,
+    **options: Any,
+) -> Server:
+    """Create a threaded WebSocket server listening on ``host:port``.
+
+    Call :meth:`Server.serve_forever` to accept connections, and
+    :meth:`Server.shutdown` (or leave the ``with`` block) to stop. Each
+    connection runs ``handler(connection)`` in a thread of its own.
+
+    Options, with their defaults:
+
+    - ``ssl=None``: an :class:`ssl.SSLContext` to serve ``wss://``.
+    - ``subprotocols=None``, ``select_subprotocol=None``: subprotocol negotiation.
+    - ``origins=None``: allowed ``Origin`` values (include ``None`` to allow
+      requests without one); others get 403.
+    - ``process_request=None``: ``f(connection, request)`` may return a
+      :class:`~wscodec.handshake.Response` to answer instead of upgrading
+      (authentication, health checks, static files).
+    - ``process_response=None``: ``f(connection, request, response)`` may
+      change or replace the 101 response; ``extra_headers`` are added to it.
+    - ``open_timeout=10``: seconds for the opening handshake.
+    - ``max_connections=None``: beyond it, new connections get 503.
+    - ``max_size=2**20``: largest message accepted (1009 above).
+    - ``max_queue=16``: received messages buffered before reading pauses.
+    - ``fragment_size=None``: split outgoing messages into frames of this size.
+    - ``ping_interval=20``, ``ping_timeout=20``: keepalive (None disables).
+    - ``close_timeout=10``: seconds to wait for the closing handshake.
+    - ``write_timeout=30``, ``write_limit=4 MiB``: bounds on a peer that does
+      not read.
+    - ``logger``: defaults to the ``wscodec.server`` logger.
+    """
+    if sock is None:
+        family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host or "", port))
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+    return Server(handler, sock, **options)

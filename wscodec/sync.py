@@ -1,0 +1,482 @@
+"""A WebSocket connection over a blocking socket, run by threads.
+
+:class:`SyncConnection` is what the threaded server hands to its handler and
+what :func:`wscodec.connect` returns. It wraps the sans-I/O
+:class:`~wscodec.connection.Connection` with a socket and two threads of its
+own: a reader, which parses incoming bytes and answers pings and closes at
+once (even while the application is busy), and, when keepalive is on, a
+pinger. Messages reach the application through a bounded queue, so a handler
+that stops reading stops the reader too and TCP pushes back on the peer.
+
+Writes happen in the thread that calls :meth:`SyncConnection.send`, under a
+lock that keeps frames whole and in order; the socket's timeout bounds how
+long a write may wait on a peer that does not read (``write_timeout``), after
+which the connection is dropped. :meth:`SyncConnection.send_nowait` never
+blocks at all: it queues the message for a short-lived drain thread and drops
+the connection when its queue exceeds ``write_limit``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import select
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Union
+
+from .connection import BinaryMessage, Connection, Pong, Role, State, TextMessage
+from .exceptions import ConnectionClosed, ConnectionClosedOK
+from .handshake import Request, Response
+from .protocol import CloseCode
+
+__all__ = ["Data", "PongWaiter", "SyncConnection"]
+
+Data = Union[str, bytes]
+_RECEIVE_BUFFER = 65536
+
+
+class PongWaiter(threading.Event):
+    """Set when the pong answering a ping arrives; ``latency`` is then in seconds."""
+
+    def __init__(self, sent_at: float) -> None:
+        super().__init__()
+        self.sent_at = sent_at
+        self.latency: Optional[float] = None
+
+
+class _MessageQueue:
+    """A bounded FIFO of received messages that can be closed.
+
+    ``get`` hands out every message still queued before it reports the close,
+    so nothing received before a clean close is lost.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: Deque[Data] = collections.deque()
+        self._maxsize = maxsize
+        self._condition = threading.Condition()
+        self._closed = False
+
+    def put(self, item: Data) -> None:
+        with self._condition:
+            while len(self._items) >= self._maxsize and not self._closed:
+                self._condition.wait()
+            if not self._closed:
+                self._items.append(item)
+                self._condition.notify_all()
+
+    def get(self, timeout: Optional[float]) -> Optional[Data]:
+        """The next message; None once closed and drained; TimeoutError if none in time."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._items or self._closed, timeout):
+                raise TimeoutError("no message received in time")
+            if self._items:
+                item = self._items.popleft()
+                self._condition.notify_all()
+                return item
+            return None
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+
+class SyncConnection:
+    """An open WebSocket connection used from threads (server or client side).
+
+    Attributes: ``request`` and ``response`` (the handshake), ``subprotocol``,
+    ``remote_address``, ``local_address``, ``id`` and ``logger``.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        protocol: Connection,
+        *,
+        request: Optional[Request] = None,
+        response: Optional[Response] = None,
+        subprotocol: Optional[str] = None,
+        max_queue: int = 16,
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
+        close_timeout: float = 10.0,
+        write_timeout: float = 30.0,
+        write_limit: int = 2**22,
+        logger: Optional[logging.Logger] = None,
+    ) -> None:
+        self.socket = sock
+        self.protocol = protocol
+        self.request = request
+        self.response = response
+        self.subprotocol = subprotocol
+        self.id = uuid.uuid4()
+        self.logger = logger or logging.getLogger("wscodec")
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.write_timeout = write_timeout
+        self.write_limit = write_limit
+        try:
+            self.remote_address: Any = sock.getpeername()
+            self.local_address: Any = sock.getsockname()
+        except OSError:
+            self.remote_address = self.local_address = None
+        self._mutex = threading.Lock()  # protocol state and socket writes
+        self._message_lock = threading.Lock()  # one (fragmented) message at a time
+        self._messages = _MessageQueue(max_queue)
+        self._pings: Dict[bytes, PongWaiter] = {}
+        self._done = threading.Event()  # the reader finished and the socket is closed
+        self._write_shut = False
+        self._outbox: Deque[Data] = collections.deque()
+        self._outbox_size = 0
+        self._outbox_lock = threading.Lock()
+        self._draining = False
+        self._reader = threading.Thread(target=self._read_loop, name=f"wscodec-reader-{self.id}")
+        self._reader.daemon = True
+
+    # Lifecycle -------------------------------------------------------------------
+
+    def start(self, leftover: bytes = b"") -> None:
+        """Start the reader (and keepalive) threads once the handshake is done."""
+        self.socket.settimeout(self.write_timeout)
+        self._leftover = leftover
+        self._reader.start()
+        if self.ping_interval is not None:
+            pinger = threading.Thread(target=self._keepalive, name=f"wscodec-ping-{self.id}")
+            pinger.daemon = True
+            pinger.start()
+
+    def __enter__(self) -> SyncConnection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def state(self) -> State:
+        return self.protocol.state
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The peer's close code (1005: none given, 1006: no close frame), once closed."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self.protocol.close_reason
+
+    # Receiving -------------------------------------------------------------------
+
+    def recv(self, timeout: Optional[float] = None) -> Data:
+        """The next message: ``str`` for text, ``bytes`` for binary.
+
+        Raises :class:`TimeoutError` if none arrives within ``timeout``
+        seconds, and :class:`ConnectionClosed` once the connection is closed
+        and every message received before the close has been returned.
+        """
+        item = self._messages.get(timeout)
+        if item is None:
+            self._done.wait(self.close_timeout)
+            raise self.protocol.close_exception()
+        return item
+
+    def __iter__(self) -> Iterator[Data]:
+        """Messages until the connection closes normally (an error close raises)."""
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosedOK:
+                return
+
+    # Sending ---------------------------------------------------------------------
+
+    def send(self, message: Union[Data, bytearray, memoryview, Iterable[Data]]) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        An iterable of ``str`` or of bytes is sent as one fragmented message,
+        one frame per item. Raises :class:`ConnectionClosed` if the connection
+        is closed (or closing).
+        """
+        with self._message_lock:
+            if isinstance(message, str):
+                self._send_with(self.protocol.send_text, message)
+            elif isinstance(message, (bytes, bytearray, memoryview)):
+                self._send_with(self.protocol.send_binary, message)
+            elif isinstance(message, Iterable) and not isinstance(message, dict):
+                self._send_fragments(iter(message))
+            else:
+                raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
+
+    def _send_fragments(self, fragments: Iterator[Data]) -> None:
+        try:
+            first = next(fragments)
+        except StopIteration:
+            return
+        if isinstance(first, str):
+            self._send_with(self.protocol.send_text, first, fin=False)
+        elif isinstance(first, (bytes, bytearray, memoryview)):
+            self._send_with(self.protocol.send_binary, first, fin=False)
+        else:
+            raise TypeError(f"cannot send a fragment of type {type(first).__name__}")
+        for fragment in fragments:
+            self._send_with(self.protocol.send_continuation, fragment, fin=False)
+        self._send_with(
+            self.protocol.send_continuation, "" if isinstance(first, str) else b"", fin=True
+        )
+
+    def _send_with(self, method: Any, *args: Any, **kwargs: Any) -> None:
+        with self._mutex:
+            method(*args, **kwargs)
+            self._flush()
+
+    def send_nowait(self, message: Data) -> bool:
+        """Queue a message without blocking; False if the connection is not open.
+
+        A thread of its own writes the queue out. A peer that does not read
+        while more than ``write_limit`` bytes wait is disconnected (1006): one
+        slow reader must not hold up the sender, nor grow memory without bound.
+        """
+        if self.protocol.state is not State.OPEN or self._done.is_set():
+            return False
+        size = len(message)
+        with self._outbox_lock:
+            if self._outbox_size + size > self.write_limit:
+                overflow = True
+            else:
+                overflow = False
+                self._outbox.append(message)
+                self._outbox_size += size
+                start = not self._draining
+                self._draining = True
+        if overflow:
+            self.logger.warning(
+                "%s: more than %d bytes wait to be written; dropping the connection",
+                self.remote_address,
+                self.write_limit,
+            )
+            self._abort()
+            return False
+        if start:
+            drain = threading.Thread(target=self._drain, name=f"wscodec-drain-{self.id}")
+            drain.daemon = True
+            drain.start()
+        return True
+
+    def _drain(self) -> None:
+        while True:
+            with self._outbox_lock:
+                if not self._outbox:
+                    self._draining = False
+                    return
+                message = self._outbox.popleft()
+                self._outbox_size -= len(message)
+            try:
+                self.send(message)
+            except (ConnectionClosed, OSError):
+                with self._outbox_lock:
+                    self._outbox.clear()
+                    self._outbox_size = 0
+                    self._draining = False
+                return
+
+    def ping(self, data: Optional[Union[str, bytes]] = None) -> PongWaiter:
+        """Send a ping; the returned waiter is set when its pong arrives.
+
+        ``waiter.wait(timeout)`` tells whether it did; ``waiter.latency`` is
+        then the round-trip time in seconds.
+        """
+        payload = (
+            os.urandom(4)
+            if data is None
+            else (data.encode("utf-8") if isinstance(data, str) else bytes(data))
+        )
+        with self._mutex:
+            if payload in self._pings:
+                raise ValueError("a ping with this payload is already waiting for its pong")
+            waiter = PongWaiter(time.monotonic())
+            self.protocol.send_ping(payload)
+            self._pings[payload] = waiter
+            self._flush()
+        return waiter
+
+    def pong(self, data: Union[str, bytes] = b"") -> None:
+        """Send an unsolicited pong (a unidirectional heartbeat)."""
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self._send_with(self.protocol.send_pong, payload)
+
+    # Closing ---------------------------------------------------------------------
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Run the closing handshake and wait (up to ``close_timeout``) for it to end."""
+        with self._mutex:
+            if self.protocol.state is State.OPEN and not self._done.is_set():
+                self.protocol.send_close(code, reason)
+                try:
+                    self._flush()
+                except (ConnectionClosed, OSError):
+                    pass
+        self.wait_closed(self.close_timeout)
+        if not self._done.is_set():
+            self._abort()
+            self.wait_closed(None)
+
+    def wait_closed(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the connection is fully closed; whether it is."""
+        if threading.current_thread() is self._reader:
+            return self._done.is_set()
+        return self._done.wait(timeout)
+
+    def _abort(self) -> None:
+        """Drop the TCP connection at once; the reader wakes up and cleans up."""
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # Internals -------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Write what the protocol wants sent. Call with the mutex held."""
+        data = self.protocol.data_to_send()
+        if data and not self._write_shut:
+            try:
+                self.socket.sendall(data)
+            except OSError as error:  # socket.timeout included: the peer does not read
+                self.logger.info(
+                    "%s: write failed (%s); dropping the connection", self.remote_address, error
+                )
+                self._abort()
+                raise self.protocol.close_exception() from error
+        # The server closes TCP first once the closing handshake is over (RFC
+        # 6455 section 7.1.1), and so does a side that failed the connection;
+        # shutting down our half sends FIN after the close frame, never RST.
+        protocol = self.protocol
+        if protocol.failure is not None or (
+            protocol.state is State.CLOSED and protocol.role is Role.SERVER
+        ):
+            self._shutdown_write()
+
+    def _shutdown_write(self) -> None:
+        if not self._write_shut:
+            self._write_shut = True
+            try:
+                self.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def _read_loop(self) -> None:
+        buffer = bytearray(_RECEIVE_BUFFER)
+        view = memoryview(buffer)
+        deadline: Optional[float] = None
+        try:
+            if self._leftover:
+                self._receive(self._leftover)
+            while True:
+                if self.protocol.state is not State.OPEN:
+                    if deadline is None:
+                        deadline = time.monotonic() + self.close_timeout
+                    if not self._readable_before(deadline):
+                        break
+                try:
+                    count = self.socket.recv_into(buffer)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    count = 0
+                if count == 0:
+                    with self._mutex:
+                        self.protocol.receive_eof()
+                    break
+                self._receive(view[:count])
+        except Exception:  # never let a reader die silently
+            self.logger.exception("%s: reader failed", self.remote_address)
+            with self._mutex:
+                self.protocol.receive_eof()
+        finally:
+            self._finish()
+
+    def _readable_before(self, deadline: float) -> bool:
+        """Wait for data (or EOF) until ``deadline``; False if none came."""
+        pending = getattr(self.socket, "pending", None)
+        if pending is not None and pending():
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            readable, _, _ = select.select([self.socket], [], [], remaining)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
+
+    def _receive(self, data: Union[bytes, memoryview]) -> None:
+        with self._mutex:
+            events = self.protocol.receive_data(data)
+            try:
+                self._flush()
+            except ConnectionClosed:
+                pass
+        for event in events:
+            if isinstance(event, (TextMessage, BinaryMessage)):
+                self._messages.put(event.data)
+            elif isinstance(event, Pong):
+                self._pong_received(event.data)
+        failure = self.protocol.failure
+        if failure is not None:
+            self.logger.info("%s: failing the connection: %s", self.remote_address, failure)
+
+    def _pong_received(self, payload: bytes) -> None:
+        now = time.monotonic()
+        with self._mutex:
+            if payload not in self._pings:
+                return
+            # A pong answers its ping and every ping sent before it.
+            answered = []
+            for key in self._pings:
+                answered.append(key)
+                if key == payload:
+                    break
+            waiters = [self._pings.pop(key) for key in answered]
+        for waiter in waiters:
+            waiter.latency = now - waiter.sent_at
+            waiter.set()
+
+    def _finish(self) -> None:
+        with self._mutex:
+            if self.protocol.state is not State.CLOSED:
+                self.protocol.receive_eof()
+        try:
+            self.socket.close()
+        except OSError:
+            pass
+        self._messages.close()
+        self._done.set()
+        code = self.protocol.close_code
+        self.logger.debug("%s: connection closed (code %s)", self.remote_address, code)
+
+    def _keepalive(self) -> None:
+        assert self.ping_interval is not None
+        while not self._done.wait(self.ping_interval):
+            try:
+                waiter = self.ping()
+            except (ConnectionClosed, OSError):
+                return
+            if self.ping_timeout is not None and not waiter.wait(self.ping_timeout):
+                if self._done.is_set():
+                    return
+                self.logger.info(
+                    "%s: no pong within %.1f s; closing", self.remote_address, self.ping_timeout
+                )
+                with self._mutex:
+                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                    try:
+                        self._flush()
+                    except ConnectionClosed:
+                        pass
+                self._abort()
+                return
