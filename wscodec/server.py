@@ -30,7 +30,7 @@ import time
 from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
 
 from .connection import Connection, Role
-from .exceptions import InvalidRequest
+from .exceptions import ConnectionClosed, InvalidRequest
 from .handshake import (
     HeaderItems,
     HTTPReader,
@@ -116,6 +116,7 @@ class Server:
         self._connections: Set[ServerConnection] = set()
         self._shutting_down = threading.Event()
         self._stopped = threading.Event()
+        self._serving = False
         self._wake_reader, self._wake_writer = socket.socketpair()
 
     # Public API ------------------------------------------------------------------
@@ -132,6 +133,10 @@ class Server:
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`shutdown` is called."""
+        with self._lock:
+            if self._shutting_down.is_set():
+                return
+            self._serving = True
         selector = selectors.DefaultSelector()
         selector.register(self.socket, selectors.EVENT_READ)
         selector.register(self._wake_reader, selectors.EVENT_READ)
@@ -144,7 +149,12 @@ class Server:
                     self._accept()
         finally:
             selector.close()
+            self._close_wakeup()
             self._stopped.set()
+
+    def _close_wakeup(self) -> None:
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def shutdown(
         self, code: int = CloseCode.GOING_AWAY, reason: str = "server shutting down"
@@ -153,11 +163,15 @@ class Server:
         if self._shutting_down.is_set():
             self._stopped.wait(self.close_timeout)
             return
-        self._shutting_down.set()
-        try:
+        with self._lock:
+            self._shutting_down.set()
+            serving = self._serving
+        if serving:
             self._wake_writer.send(b"\0")
-        except OSError:
-            pass
+            if not self._stopped.wait(self.close_timeout):
+                self.logger.warning("the accept loop did not stop")
+        else:
+            self._close_wakeup()
         try:
             self.socket.close()
         finally:
@@ -177,8 +191,6 @@ class Server:
             still = [t.name for t in threads if t.is_alive()]
             if still:
                 self.logger.warning("%d handler threads still running after shutdown", len(still))
-            self._wake_reader.close()
-            self._wake_writer.close()
             self.logger.info("server stopped")
 
     def __enter__(self) -> Server:
@@ -326,6 +338,8 @@ class Server:
     def _run_handler(self, connection: ServerConnection) -> None:
         try:
             self.handler(connection)
+        except ConnectionClosed as closed:  # the peer went away: not the handler's fault
+            self.logger.info("%s: %s", connection.remote_address, closed)
         except Exception:
             self.logger.exception("%s: handler failed", connection.remote_address)
             connection.close(CloseCode.INTERNAL_ERROR, "internal error")

@@ -60,14 +60,22 @@ class _MessageQueue:
         self._maxsize = maxsize
         self._condition = threading.Condition()
         self._closed = False
+        self._discarding = False
 
     def put(self, item: Data) -> None:
         with self._condition:
             while len(self._items) >= self._maxsize and not self._closed:
                 self._condition.wait()
-            if not self._closed:
+            if not self._closed and not self._discarding:
                 self._items.append(item)
                 self._condition.notify_all()
+
+    def discard_new(self) -> None:
+        """Drop messages from now on (the application closed the connection)."""
+        with self._condition:
+            self._discarding = True
+            self._maxsize = len(self._items) + 1
+            self._condition.notify_all()
 
     def get(self, timeout: Optional[float]) -> Optional[Data]:
         """The next message; None once closed and drained; TimeoutError if none in time."""
@@ -312,7 +320,13 @@ class SyncConnection:
     # Closing ---------------------------------------------------------------------
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
-        """Run the closing handshake and wait (up to ``close_timeout``) for it to end."""
+        """Run the closing handshake and wait (up to ``close_timeout``) for it to end.
+
+        Messages already received stay available to :meth:`recv`; any that
+        arrive during the closing handshake are dropped, so a full queue
+        cannot keep the reader from seeing the peer's close frame.
+        """
+        self._messages.discard_new()
         with self._mutex:
             if self.protocol.state is State.OPEN and not self._done.is_set():
                 self.protocol.send_close(code, reason)
@@ -333,6 +347,7 @@ class SyncConnection:
 
     def _abort(self) -> None:
         """Drop the TCP connection at once; the reader wakes up and cleans up."""
+        self._messages.discard_new()
         try:
             self.socket.shutdown(socket.SHUT_RDWR)
         except OSError:

@@ -1,0 +1,72 @@
+"""Helpers for tests that use real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Any, Callable, Iterator
+
+from wscodec import Server, serve
+from wscodec.handshake import HTTPReader, Response, accept_key
+
+
+@contextlib.contextmanager
+def running_server(handler: Callable[..., Any], **options: Any) -> Iterator[Server]:
+    """A wscodec server on a free port, serving in a thread, shut down on exit."""
+    options.setdefault("close_timeout", 2.0)
+    server = serve(handler, "127.0.0.1", 0, **options)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(10)
+        assert not thread.is_alive(), "the accept loop did not stop"
+
+
+def echo(connection: Any) -> None:
+    for message in connection:
+        connection.send(message)
+
+
+def raw_handshake(port: int, path: str = "/", extra: bytes = b"") -> socket.socket:
+    """A TCP socket that completed a WebSocket handshake by hand."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\n".encode()
+        + extra
+        + b"\r\n"
+    )
+    response = read_response(sock)
+    assert response.status == 101, response
+    assert response.headers["Sec-WebSocket-Accept"] == accept_key(key)
+    return sock
+
+
+def read_response(sock: socket.socket) -> Response:
+    reader = HTTPReader("response")
+    while True:
+        data = sock.recv(4096)
+        if not data:
+            raise ConnectionError("closed before the response")
+        response = reader.feed(data)
+        if response is not None:
+            assert isinstance(response, Response)
+            response.body = reader.leftover
+            return response
+
+
+def recv_until_closed(sock: socket.socket, limit: float = 5.0) -> bytes:
+    """Everything the peer sends until it closes TCP (bounded in time)."""
+    sock.settimeout(limit)
+    chunks = []
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)

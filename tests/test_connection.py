@@ -1,0 +1,225 @@
+"""The sans-I/O connection: plain bytes in, events and bytes out."""
+
+from __future__ import annotations
+
+import pytest
+
+from wscodec import ConnectionClosedError, ConnectionClosedOK, FrameParser, Opcode, encode_frame
+from wscodec.connection import (
+    BinaryMessage,
+    CloseReceived,
+    Connection,
+    Ping,
+    Pong,
+    Role,
+    State,
+    TextMessage,
+)
+
+KEY = b"\x01\x02\x03\x04"
+
+
+def client_frame(opcode, payload=b"", fin=True):
+    return encode_frame(opcode, payload, fin=fin, mask=KEY)
+
+
+def close_payload(code, reason=""):
+    return code.to_bytes(2, "big") + reason.encode()
+
+
+def sent_frames(connection: Connection, role_of_receiver: Role = Role.CLIENT):
+    parser = FrameParser(mask_expected=role_of_receiver is Role.SERVER, max_frame_size=None)
+    return parser.feed(connection.data_to_send())
+
+
+@pytest.fixture
+def server():
+    return Connection(Role.SERVER)
+
+
+def test_single_frame_messages(server):
+    data = client_frame(Opcode.TEXT, "h\u00e9".encode()) + client_frame(Opcode.BINARY, b"\x00\xff")
+    assert server.receive_data(data) == [TextMessage("h\u00e9"), BinaryMessage(b"\x00\xff")]
+
+
+def test_fragments_with_interleaved_control_frames(server):
+    data = (
+        client_frame(Opcode.TEXT, b"frag", fin=False)
+        + client_frame(Opcode.PING, b"p1")
+        + client_frame(Opcode.CONTINUATION, b"men", fin=False)
+        + client_frame(Opcode.PONG, b"p2")
+        + client_frame(Opcode.CONTINUATION, b"ts")
+    )
+    for size in (1, 3, len(data)):
+        connection = Connection(Role.SERVER)
+        events = []
+        for start in range(0, len(data), size):
+            events += connection.receive_data(data[start : start + size])
+        assert events == [Ping(b"p1"), Pong(b"p2"), TextMessage("fragments")]
+        pong = sent_frames(connection)
+        assert [(f.opcode, f.payload) for f in pong] == [(Opcode.PONG, b"p1")]
+
+
+def test_auto_pong_can_be_disabled():
+    connection = Connection(Role.SERVER, auto_pong=False)
+    assert connection.receive_data(client_frame(Opcode.PING, b"x")) == [Ping(b"x")]
+    assert connection.data_to_send() == b""
+
+
+def test_peer_initiated_close(server):
+    events = server.receive_data(client_frame(Opcode.CLOSE, close_payload(1001, "bye")))
+    assert events == [CloseReceived(1001, "bye")]
+    assert server.state is State.CLOSED
+    (reply,) = sent_frames(server)
+    assert reply.opcode is Opcode.CLOSE and reply.payload == close_payload(1001)
+    assert server.close_code == 1001 and server.close_reason == "bye"
+    assert isinstance(server.close_exception(), ConnectionClosedOK)
+    with pytest.raises(ConnectionClosedOK):
+        server.send_text("too late")
+
+
+def test_close_without_code_is_1005(server):
+    server.receive_data(client_frame(Opcode.CLOSE))
+    assert server.close_code == 1005
+    (reply,) = sent_frames(server)
+    assert reply.payload == b""
+
+
+def test_locally_initiated_close():
+    client = Connection(Role.CLIENT)
+    client.send_close(1000, "done")
+    assert client.state is State.CLOSING
+    (frame,) = sent_frames(client, Role.SERVER)
+    assert frame.payload == close_payload(1000, "done")
+    # Data still arriving before the server's close is delivered.
+    server_bytes = encode_frame(Opcode.TEXT, b"late") + encode_frame(
+        Opcode.CLOSE, close_payload(1000)
+    )
+    assert client.receive_data(server_bytes) == [TextMessage("late"), CloseReceived(1000, "")]
+    assert client.state is State.CLOSED
+    assert client.data_to_send() == b""  # no second close frame
+
+
+def test_nothing_counts_after_the_close(server):
+    data = client_frame(Opcode.CLOSE, close_payload(1000)) + client_frame(Opcode.TEXT, b"ignored")
+    assert server.receive_data(data) == [CloseReceived(1000, "")]
+    assert server.receive_data(client_frame(Opcode.TEXT, b"ignored")) == []
+
+
+@pytest.mark.parametrize(
+    "data, code",
+    [
+        (client_frame(Opcode.CONTINUATION, b"x"), 1002),
+        (client_frame(Opcode.TEXT, b"a", fin=False) + client_frame(Opcode.BINARY, b"b"), 1002),
+        (encode_frame(Opcode.TEXT, b"unmasked"), 1002),
+        (client_frame(Opcode.TEXT, b"\xff"), 1007),
+        (client_frame(Opcode.CLOSE, close_payload(1000) + b"\xff"), 1007),
+        (client_frame(Opcode.CLOSE, close_payload(1005)), 1002),
+        (client_frame(Opcode.BINARY, bytes(2**20 + 1)), 1009),
+    ],
+)
+def test_errors_fail_with_the_right_close_code(server, data, code):
+    events = server.receive_data(data)
+    assert events == []
+    assert server.failure is not None and server.failure.code == code
+    (close,) = sent_frames(server)
+    assert close.opcode is Opcode.CLOSE and int.from_bytes(close.payload[:2], "big") == code
+    assert server.state is State.CLOSING
+    assert server.receive_data(client_frame(Opcode.TEXT, b"more")) == []
+    assert isinstance(server.close_exception(), ConnectionClosedError)
+
+
+def test_utf8_fails_fast_on_the_bad_fragment(server):
+    # Autobahn 6.4.1: the second fragment makes the text invalid; fail before the third.
+    events = server.receive_data(
+        client_frame(Opcode.TEXT, bytes.fromhex("cebae1bdb9cf83cebcceb5"), fin=False)
+    )
+    assert events == [] and server.failure is None
+    server.receive_data(client_frame(Opcode.CONTINUATION, bytes.fromhex("f4908080"), fin=False))
+    assert server.failure is not None and server.failure.code == 1007
+
+
+def test_truncated_text_fails_at_the_end(server):
+    server.receive_data(client_frame(Opcode.TEXT, b"ok\xe2\x82", fin=False))
+    assert server.failure is None
+    server.receive_data(client_frame(Opcode.CONTINUATION, b""))
+    assert server.failure is not None and server.failure.code == 1007
+
+
+def test_message_size_limit_across_fragments():
+    connection = Connection(Role.SERVER, max_message_size=10)
+    connection.receive_data(client_frame(Opcode.BINARY, b"123456", fin=False))
+    assert connection.failure is None
+    connection.receive_data(client_frame(Opcode.CONTINUATION, b"78901"))
+    assert connection.failure is not None and connection.failure.code == 1009
+
+
+def test_frames_before_an_error_are_delivered(server):
+    data = client_frame(Opcode.TEXT, b"first") + b"\x83\x80" + KEY
+    assert server.receive_data(data) == [TextMessage("first")]
+    assert server.failure is not None and server.failure.code == 1002
+
+
+def test_outgoing_fragmentation():
+    connection = Connection(Role.SERVER, fragment_size=4)
+    connection.send_text("abcdefghij")
+    frames = sent_frames(connection)
+    assert [(f.opcode, f.payload, f.fin) for f in frames] == [
+        (Opcode.TEXT, b"abcd", False),
+        (Opcode.CONTINUATION, b"efgh", False),
+        (Opcode.CONTINUATION, b"ij", True),
+    ]
+    connection.send_binary(b"1234")
+    assert [(f.opcode, f.fin) for f in sent_frames(connection)] == [(Opcode.BINARY, True)]
+
+
+def test_manual_fragmentation_rules():
+    connection = Connection(Role.CLIENT)
+    connection.send_text("a", fin=False)
+    with pytest.raises(RuntimeError):
+        connection.send_binary(b"b")
+    with pytest.raises(TypeError):
+        connection.send_continuation(b"bytes in text", fin=True)
+    connection.send_ping(b"between fragments")
+    connection.send_continuation("b", fin=True)
+    with pytest.raises(RuntimeError):
+        connection.send_continuation("c", fin=True)
+    frames = sent_frames(connection, Role.SERVER)
+    assert [f.opcode for f in frames] == [Opcode.TEXT, Opcode.PING, Opcode.CONTINUATION]
+
+
+def test_client_masks_with_fresh_keys():
+    connection = Connection(Role.CLIENT)
+    for _ in range(3):
+        connection.send_binary(b"x" * 8)
+    wire = connection.data_to_send()
+    keys = {wire[i + 2 : i + 6] for i in range(0, len(wire), 14)}
+    assert len(keys) == 3
+    assert [f.payload for f in FrameParser(mask_expected=True).feed(wire)] == [b"x" * 8] * 3
+
+
+@pytest.mark.parametrize("code", [999, 1004, 1005, 1006, 1015, 2000, 5000])
+def test_cannot_send_reserved_close_codes(code):
+    with pytest.raises(ValueError):
+        Connection(Role.SERVER).send_close(code)
+
+
+def test_close_reason_length():
+    with pytest.raises(ValueError):
+        Connection(Role.SERVER).send_close(1000, "x" * 124)
+    Connection(Role.SERVER).send_close(1000, "x" * 123)
+
+
+def test_eof_without_close_is_1006(server):
+    server.receive_data(client_frame(Opcode.TEXT, b"partial", fin=False))
+    server.receive_eof()
+    assert server.state is State.CLOSED and server.close_code == 1006
+    assert isinstance(server.close_exception(), ConnectionClosedError)
+
+
+def test_long_failure_reason_is_truncated_to_fit():
+    connection = Connection(Role.SERVER)
+    connection.fail(1011, "\u20ac" * 100)
+    (close,) = sent_frames(connection)
+    assert len(close.payload) <= 125
+    close.payload[2:].decode("utf-8")

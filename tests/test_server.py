@@ -1,0 +1,477 @@
+"""The threaded server and the sync client over real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+from helpers import echo, raw_handshake, read_response, recv_until_closed, running_server
+
+import wscodec
+from wscodec import (
+    CallbackClient,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    FrameParser,
+    InvalidStatus,
+    InvalidURI,
+    Opcode,
+    broadcast,
+    connect,
+    encode_frame,
+)
+from wscodec.handshake import Headers, Response
+
+SIZES = [0, 125, 126, 65535, 65536, 2**20]
+KEY = b"\x11\x22\x33\x44"
+
+
+def close_frames(data: bytes):
+    return [
+        f
+        for f in FrameParser(mask_expected=False, max_frame_size=None).feed(data)
+        if f.opcode is Opcode.CLOSE
+    ]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_echo_round_trip(size):
+    payload = os.urandom(size)
+    text = "\u20ac" * (size // 3)
+    with running_server(echo) as server, connect(f"ws://127.0.0.1:{server.port}/") as client:
+        client.send(payload)
+        assert client.recv(timeout=10) == payload
+        client.send(text)
+        assert client.recv(timeout=10) == text
+    assert client.close_code == 1000
+
+
+def test_fragmented_messages_and_ping():
+    with running_server(echo, fragment_size=1000) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/", fragment_size=333) as client:
+            client.send(["a" * 500, "b" * 500, "c"])
+            assert client.recv(timeout=5) == "a" * 500 + "b" * 500 + "c"
+            client.send(iter([b"x", b"y"]))
+            assert client.recv(timeout=5) == b"xy"
+            big = os.urandom(5000)
+            client.send(big)
+            assert client.recv(timeout=5) == big
+            waiter = client.ping()
+            assert waiter.wait(5) and waiter.latency is not None and waiter.latency >= 0
+            waiter = client.ping("named")
+            assert waiter.wait(5)
+
+
+def test_request_attributes_and_subprotocol():
+    seen = {}
+
+    def handler(connection):
+        seen.update(
+            path=connection.request.path,
+            sub=connection.subprotocol,
+            agent=connection.request.headers.get("User-Agent"),
+            remote=connection.remote_address,
+        )
+        connection.send("ok")
+
+    with running_server(handler, subprotocols=["chat.v2", "chat.v1"]) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/room?id=7", subprotocols=["chat.v1"]) as client:
+            assert client.recv(timeout=5) == "ok"
+            assert client.subprotocol == "chat.v1"
+    assert seen["path"] == "/room?id=7" and seen["sub"] == "chat.v1"
+    assert seen["agent"] == "wscodec" and seen["remote"][0] == "127.0.0.1"
+
+
+def test_process_request_can_reject_with_http():
+    def auth(connection, request):
+        if request.headers.get("Authorization") != "Bearer good":
+            return Response(401, Headers([("WWW-Authenticate", "Bearer")]), b"no")
+        return None
+
+    with running_server(echo, process_request=auth) as server:
+        with pytest.raises(InvalidStatus) as caught:
+            connect(f"ws://127.0.0.1:{server.port}/")
+        assert caught.value.response.status == 401
+        assert caught.value.response.headers["WWW-Authenticate"] == "Bearer"
+        with connect(
+            f"ws://127.0.0.1:{server.port}/", additional_headers=[("Authorization", "Bearer good")]
+        ) as client:
+            client.send("in")
+            assert client.recv(timeout=5) == "in"
+
+
+def test_origin_refused():
+    with running_server(echo, origins=["http://good.example"]) as server:
+        with pytest.raises(InvalidStatus) as caught:
+            connect(f"ws://127.0.0.1:{server.port}/", origin="http://evil.example")
+        assert caught.value.response.status == 403
+        connect(f"ws://127.0.0.1:{server.port}/", origin="http://good.example").close()
+
+
+def test_bad_handshake_gets_http_error():
+    with running_server(echo) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"
+        )
+        response = read_response(sock)
+        assert response.status == 426
+        assert response.headers["Sec-WebSocket-Version"] == "13"
+        assert recv_until_closed(sock) is not None
+        sock.close()
+
+
+def test_oversized_headers_get_431_without_unbounded_buffering():
+    with running_server(echo) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        try:
+            for _ in range(100):  # 800 KB of headers if the server kept reading
+                sock.sendall(b"X-Junk: " + b"a" * 7000 + b"\r\n")
+        except OSError:
+            pass  # the server already answered and closed
+        response = read_response(sock)
+        assert response.status == 431
+        sock.close()
+
+
+def test_protocol_error_from_peer_gets_1002():
+    with running_server(echo) as server:
+        sock = raw_handshake(server.port)
+        sock.sendall(b"\x83\x80" + KEY)  # reserved opcode
+        (close,) = close_frames(recv_until_closed(sock))
+        assert int.from_bytes(close.payload[:2], "big") == 1002
+        sock.close()
+
+
+def test_invalid_utf8_from_peer_gets_1007():
+    with running_server(echo) as server:
+        sock = raw_handshake(server.port)
+        sock.sendall(encode_frame(Opcode.TEXT, b"\xff\xfe", mask=KEY))
+        (close,) = close_frames(recv_until_closed(sock))
+        assert int.from_bytes(close.payload[:2], "big") == 1007
+        sock.close()
+
+
+def test_message_too_big_gets_1009():
+    with running_server(echo, max_size=1000) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/", max_size=None) as client:
+            client.send(b"x" * 1001)
+            with pytest.raises(ConnectionClosedError) as caught:
+                client.recv(timeout=5)
+            assert caught.value.code == 1009
+
+
+def test_abrupt_tcp_close_is_1006_on_the_server():
+    closed = threading.Event()
+    codes = []
+
+    def handler(connection):
+        try:
+            for _ in connection:
+                pass
+        except ConnectionClosedError as error:
+            codes.append(error.code)
+        closed.set()
+
+    with running_server(handler) as server:
+        sock = raw_handshake(server.port)
+        sock.sendall(encode_frame(Opcode.TEXT, b"partial", fin=False, mask=KEY)[:5])
+        sock.close()
+        assert closed.wait(5)
+    assert codes == [1006]
+
+
+def test_abrupt_close_of_server_is_1006_on_the_client():
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def fake_server():
+        conn, _ = listener.accept()
+        request = conn.recv(4096)
+        key = next(
+            line.split(b": ")[1]
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key")
+        ).decode()
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            + wscodec.handshake.accept_key(key).encode()
+            + b"\r\n\r\n"
+            + encode_frame(Opcode.TEXT, b"hello")
+        )
+        conn.close()
+
+    thread = threading.Thread(target=fake_server)
+    thread.start()
+    client = connect(f"ws://127.0.0.1:{port}/")
+    assert client.recv(timeout=5) == "hello"  # delivered before the drop is reported
+    with pytest.raises(ConnectionClosedError) as caught:
+        client.recv(timeout=5)
+    assert caught.value.code == 1006
+    thread.join(5)
+    listener.close()
+
+
+def test_handler_exception_closes_with_1011(caplog):
+    def broken(connection):
+        connection.recv()
+        raise RuntimeError("boom")
+
+    with caplog.at_level(logging.ERROR, logger="wscodec.server"):
+        with running_server(broken) as server:
+            with connect(f"ws://127.0.0.1:{server.port}/") as client:
+                client.send("trigger")
+                with pytest.raises(ConnectionClosedError) as caught:
+                    client.recv(timeout=5)
+                assert caught.value.code == 1011
+            # The server keeps serving.
+            with connect(f"ws://127.0.0.1:{server.port}/") as other:
+                other.send("again")
+    assert "handler failed" in caplog.text and "boom" in caplog.text
+
+
+def test_shutdown_sends_1001_and_joins():
+    started = threading.Event()
+
+    def waiter(connection):
+        started.set()
+        for _ in connection:
+            pass
+
+    with running_server(waiter) as server:
+        clients = [connect(f"ws://127.0.0.1:{server.port}/") for _ in range(5)]
+        assert started.wait(5)
+        deadline = time.monotonic() + 5
+        while len(server.connections) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        before = time.monotonic()
+        server.shutdown()
+        assert time.monotonic() - before < 3
+        assert server.connections == []
+    for client in clients:
+        with pytest.raises(ConnectionClosedOK) as caught:
+            client.recv(timeout=5)
+        assert caught.value.code == 1001
+
+
+def test_close_with_code_and_reason_reaches_the_handler():
+    received = []
+
+    def handler(connection):
+        try:
+            connection.recv()
+        except ConnectionClosedError as error:
+            received.append((error.code, error.reason))
+
+    with running_server(handler) as server:
+        client = connect(f"ws://127.0.0.1:{server.port}/")
+        client.close(4000, "app says bye")
+        assert client.close_code == 4000
+        deadline = time.monotonic() + 5
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert received == [(4000, "app says bye")]
+
+
+def test_silent_client_times_out_without_stalling_others():
+    with running_server(echo, open_timeout=0.5) as server:
+        silent = socket.create_connection(("127.0.0.1", server.port))
+        slowloris = socket.create_connection(("127.0.0.1", server.port))
+        slowloris.sendall(b"GET / HTTP/1.1\r\n")
+        with connect(f"ws://127.0.0.1:{server.port}/") as client:
+            client.send("still served")
+            assert client.recv(timeout=5) == "still served"
+        for sock in (silent, slowloris):
+            assert recv_until_closed(sock, 5) == b""  # closed by the server after 0.5 s
+            sock.close()
+
+
+def test_client_that_never_reads_is_dropped_by_write_timeout():
+    result = {}
+
+    def flood(connection):
+        try:
+            for _ in range(10000):
+                connection.send(b"x" * 65536)
+        except ConnectionClosedError as error:
+            result["code"] = error.code
+
+    with running_server(flood, write_timeout=0.5) as server:
+        sock = raw_handshake(server.port)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        with connect(f"ws://127.0.0.1:{server.port}/") as other:  # not stalled
+            deadline = time.monotonic() + 10
+            while "code" not in result and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert other.state.value == "open"
+        sock.close()
+    assert result == {"code": 1006}
+
+
+def test_broadcast_does_not_wait_for_a_slow_reader():
+    connections = []
+    registered = threading.Event()
+
+    def keep(connection):
+        connections.append(connection)
+        if len(connections) == 3:
+            registered.set()
+        for _ in connection:
+            pass
+
+    with running_server(keep, write_limit=2**20, write_timeout=30) as server:
+        slow = raw_handshake(server.port)  # never reads
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        fast = [connect(f"ws://127.0.0.1:{server.port}/", max_size=None) for _ in range(2)]
+        assert registered.wait(5)
+        message = b"m" * 65536
+        longest = 0.0
+        for _ in range(200):  # 13 MB: more than the kernel buffers of the slow reader
+            started = time.monotonic()
+            broadcast(server.connections, message)
+            longest = max(longest, time.monotonic() - started)
+            for client in fast:  # the fast readers get every message, in time
+                assert client.recv(timeout=10) == message
+        assert longest < 0.5  # broadcast never waited on the slow reader
+        deadline = time.monotonic() + 10
+        while len(server.connections) > 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(server.connections) == 2  # the slow reader was dropped by policy
+        assert all(client.state.value == "open" for client in fast)
+        for client in fast:
+            client.close()
+        slow.close()
+
+
+def test_max_connections_answers_503():
+    hold = threading.Event()
+
+    def blocker(connection):
+        hold.wait(10)
+
+    with running_server(blocker, max_connections=2) as server:
+        first = connect(f"ws://127.0.0.1:{server.port}/")
+        second = connect(f"ws://127.0.0.1:{server.port}/")
+        with pytest.raises(InvalidStatus) as caught:
+            connect(f"ws://127.0.0.1:{server.port}/")
+        assert caught.value.response.status == 503
+        hold.set()
+        first.close()
+        second.close()
+
+
+def test_many_clients_exchange_messages_in_order():
+    clients_count, messages = 200, 100
+    errors = []
+
+    def client_job(index):
+        try:
+            with connect(f"ws://127.0.0.1:{port}/", open_timeout=30) as client:
+                for number in range(messages):
+                    client.send(f"{index}:{number}")
+                for number in range(messages):
+                    assert client.recv(timeout=30) == f"{index}:{number}"
+        except Exception as error:  # collected and asserted below
+            errors.append(repr(error))
+
+    with running_server(echo, max_queue=messages) as server:
+        port = server.port
+        threads = [threading.Thread(target=client_job, args=(i,)) for i in range(clients_count)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not any(t.is_alive() for t in threads), "clients hung"
+        elapsed = time.monotonic() - started
+    assert errors == []
+    assert elapsed < 60
+
+
+def test_keepalive_closes_an_unresponsive_peer():
+    done = threading.Event()
+    closes = []
+
+    def handler(connection):
+        try:
+            connection.recv()
+        except ConnectionClosedError as error:
+            closes.append((error.code, error.sent))
+        done.set()
+
+    with running_server(handler, ping_interval=0.2, ping_timeout=0.3) as server:
+        sock = raw_handshake(server.port)  # a peer that never answers pings
+        assert done.wait(5)
+        frames = FrameParser(mask_expected=False).feed(recv_until_closed(sock))
+        assert frames[0].opcode is Opcode.PING
+        assert frames[-1].opcode is Opcode.CLOSE
+        assert frames[-1].payload == (1011).to_bytes(2, "big") + b"keepalive ping timeout"
+        sock.close()
+    # No close frame came back: 1006 received, 1011 sent.
+    assert closes == [(1006, (1011, "keepalive ping timeout"))]
+
+
+def test_callback_client():
+    events = []
+    done = threading.Event()
+
+    def on_message(client, message):
+        events.append(("message", message))
+        client.close()
+
+    def on_close(client, code, reason):
+        events.append(("close", code))
+        done.set()
+
+    with running_server(echo) as server:
+        client = CallbackClient(
+            f"ws://127.0.0.1:{server.port}/",
+            on_open=lambda c: (events.append(("open",)), c.send("hi")),
+            on_message=on_message,
+            on_close=on_close,
+        )
+        client.start()
+        assert done.wait(5)
+    assert events == [("open",), ("message", "hi"), ("close", 1000)]
+
+
+def test_callback_client_refused_connection():
+    events = []
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    CallbackClient(
+        f"ws://127.0.0.1:{port}/",
+        on_error=lambda c, e: events.append(type(e)),
+        on_close=lambda c, code, reason: events.append(code),
+    ).run_forever()
+    assert events == [ConnectionRefusedError, 1006]
+
+
+@pytest.mark.parametrize("uri", ["http://x/", "ws://", "ws://h:notaport/", "ws://h/#frag"])
+def test_bad_uris(uri):
+    with pytest.raises(InvalidURI):
+        connect(uri)
+
+
+def test_wss_with_a_local_certificate():
+    trustme = pytest.importorskip("trustme", reason="trustme is a test dependency")
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    with running_server(echo, ssl=server_context) as server:
+        with connect(f"wss://127.0.0.1:{server.port}/", ssl=client_context) as client:
+            payload = os.urandom(100000)
+            client.send(payload)
+            assert client.recv(timeout=5) == payload
