@@ -56,7 +56,7 @@ def test_rfc_accept_key():
 def test_accepts_the_rfc_request():
     request = parse(GOOD)
     assert request.path == "/chat?room=1"
-    response, subprotocol = accept(request, subprotocols=["superchat", "chat"])
+    response, subprotocol, _ = accept(request, subprotocols=["superchat", "chat"])
     assert response.status == 101
     assert response.headers["Sec-WebSocket-Accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     assert response.headers.tokens("Upgrade") == ["websocket"]
@@ -70,7 +70,7 @@ def test_accepts_the_rfc_request():
 
 def test_the_accept_value_is_not_the_key():
     # An example we were given echoes the key as the accept value: wrong.
-    response, _ = accept(parse(GOOD))
+    response, _, _ = accept(parse(GOOD))
     assert response.headers["Sec-WebSocket-Accept"] != RFC_KEY
 
 
@@ -127,14 +127,14 @@ def test_subprotocol_negotiation():
     request = parse(GOOD)
     assert accept(request, subprotocols=["chat"])[1] == "chat"
     assert accept(request, subprotocols=["other"])[1] is None
-    response, chosen = accept(request, select_subprotocol=lambda req, offered: offered[-1])
+    response, chosen, _ = accept(request, select_subprotocol=lambda req, offered: offered[-1])
     assert chosen == "superchat" and response.headers["Sec-WebSocket-Protocol"] == "superchat"
     with pytest.raises(ValueError):
         accept(request, select_subprotocol=lambda req, offered: "nope")
 
 
 def test_extra_headers():
-    response, _ = accept(parse(GOOD), extra_headers=[("Server", "wscodec")])
+    response, _, _ = accept(parse(GOOD), extra_headers=[("Server", "wscodec")])
     assert response.headers["Server"] == "wscodec"
 
 
@@ -192,10 +192,11 @@ def test_client_request_and_response_round_trip():
     parsed = parse(wire)
     assert parsed.headers["Host"] == "example.com:8080"
     assert parsed.headers["X-Token"] == "t"
-    response, chosen = accept(parsed, subprotocols=["chat"])
+    response, chosen, _ = accept(parsed, subprotocols=["chat"])
     reply = HTTPReader("response").feed(response.serialize())
     assert isinstance(reply, Response)
-    assert check_response(reply, key, ["chat"]) == "chat" == chosen
+    assert check_response(reply, key, ["chat"]) == ("chat", None)
+    assert chosen == "chat"
 
 
 def test_client_keys_are_random():
@@ -221,7 +222,7 @@ def response_for(key: str, **changes: str) -> Response:
 
 def test_client_rejects_bad_101():
     key = build_request("h", 80)[1]
-    assert check_response(response_for(key), key) is None
+    assert check_response(response_for(key), key) == (None, None)
     for changes in (
         {"Sec-WebSocket-Accept": accept_key("x" + key)},
         {"Upgrade": ""},

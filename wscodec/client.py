@@ -19,7 +19,9 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from . import deflate
 from .connection import Connection, Role
+from .deflate import Compression
 from .exceptions import InvalidResponse, InvalidStatus, InvalidURI
 from .handshake import HeaderItems, HTTPReader, Response, build_request, check_response
 from .sync import SyncConnection
@@ -71,6 +73,7 @@ def connect(
     subprotocols: Optional[Sequence[str]] = None,
     additional_headers: HeaderItems = None,
     user_agent: Optional[str] = "wscodec",
+    compression: Compression = "deflate",
     open_timeout: Optional[float] = 10.0,
     max_size: Optional[int] = 2**20,
     max_queue: int = 16,
@@ -89,10 +92,12 @@ def connect(
     reached, :class:`TimeoutError` when the handshake takes longer than
     ``open_timeout``, :class:`~wscodec.InvalidStatus` when the server answers
     with another status than 101 and :class:`~wscodec.InvalidResponse` when
-    its answer breaks RFC 6455. The other options are those of
+    its answer breaks RFC 6455. ``compression="deflate"`` offers
+    permessage-deflate (None: don't). The other options are those of
     :func:`wscodec.serve`.
     """
     target = parse_uri(uri)
+    deflate_options = deflate.resolve(compression)
     logger = logger or logging.getLogger("wscodec.client")
     deadline = None if open_timeout is None else time.monotonic() + open_timeout
     if sock is None:
@@ -112,6 +117,7 @@ def connect(
             subprotocols=subprotocols,
             extra_headers=additional_headers,
             user_agent=user_agent,
+            compression=deflate_options,
         )
         sock.sendall(request.serialize())
         reader = HTTPReader("response")
@@ -126,14 +132,16 @@ def connect(
         if response.status != 101:
             response.body = _read_body(sock, response, reader.leftover, deadline)
             raise InvalidStatus(response)
-        subprotocol = check_response(response, key, subprotocols)
+        subprotocol, extension = check_response(response, key, subprotocols, deflate_options)
     except socket.timeout:
         sock.close()
         raise TimeoutError(f"opening handshake with {uri} timed out") from None
     except BaseException:
         sock.close()
         raise
-    protocol = Connection(Role.CLIENT, max_message_size=max_size, fragment_size=fragment_size)
+    protocol = Connection(
+        Role.CLIENT, max_message_size=max_size, fragment_size=fragment_size, deflate=extension
+    )
     connection = ClientConnection(
         sock,
         protocol,

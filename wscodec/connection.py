@@ -22,9 +22,10 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 from . import _backend
+from .deflate import PerMessageDeflate
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -33,7 +34,7 @@ from .exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from .protocol import CloseCode, Errors, Frame, Opcode, is_sendable_close_code
+from .protocol import RSV1, CloseCode, Errors, Frame, Opcode, is_sendable_close_code
 
 __all__ = [
     "BinaryMessage",
@@ -105,6 +106,8 @@ class Connection:
     :param fragment_size: outgoing messages larger than this are sent as
         several frames; ``None`` sends every message in one frame.
     :param auto_pong: answer each ping with a pong carrying the same data.
+    :param deflate: the permessage-deflate extension agreed in the handshake;
+        it compresses outgoing messages and inflates incoming ones (RSV1).
     """
 
     def __init__(
@@ -114,24 +117,25 @@ class Connection:
         max_message_size: Optional[int] = 2**20,
         fragment_size: Optional[int] = None,
         auto_pong: bool = True,
+        deflate: Optional[PerMessageDeflate] = None,
     ) -> None:
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be None or a positive int")
         codec = _backend.codec
         self.role = role
         self.max_message_size = max_message_size
+        self._codec = codec
         self.fragment_size = fragment_size
         self.auto_pong = auto_pong
-        self._codec = codec
-        self._parser = codec.FrameParser(
-            mask_expected=role is Role.SERVER, max_frame_size=max_message_size
-        )
+        self.deflate = deflate
+        self._parser = self._make_parser()
         self._utf8 = codec.Utf8Validator()
         self._outgoing: List[bytes] = []
         self._masks = b""
         self._mask_position = 0
         # The message being received.
         self._message_opcode: Optional[Opcode] = None
+        self._compressed = False
         self._fragments: List[bytes] = []
         self._message_size = 0
         # The fragmented message being sent, if any.
@@ -145,6 +149,25 @@ class Connection:
         #: The protocol error that failed the connection, if one did.
         self.failure: Optional[ProtocolError] = None
         self.eof_received = False
+
+    def enable_deflate(self, deflate: PerMessageDeflate) -> None:
+        """Turn on permessage-deflate once the handshake agreed to it (before any data)."""
+        if self._parser.buffered:
+            raise RuntimeError("enable_deflate() after data was received")
+        self.deflate = deflate
+        self._parser = self._make_parser()
+
+    def _make_parser(self) -> Any:
+        limit = self.max_message_size
+        if self.deflate is not None and limit is not None:
+            # A compressed frame of incompressible data is a little larger than
+            # the message; the message limit is enforced on the inflated size.
+            limit += limit // 32 + 1024
+        return self._codec.FrameParser(
+            mask_expected=self.role is Role.SERVER,
+            max_frame_size=limit,
+            allowed_rsv=RSV1 if self.deflate is not None else 0,
+        )
 
     # Receiving -----------------------------------------------------------------
 
@@ -181,7 +204,7 @@ class Connection:
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if self._message_opcode is not None:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.EXPECTED_CONTINUATION)
-            if frame.fin:  # the common case: a whole message in one frame
+            if frame.fin and not frame.rsv1:  # the common case: one uncompressed frame
                 if opcode is Opcode.BINARY:
                     events.append(BinaryMessage(payload))
                 elif self._codec.validate_utf8(payload):
@@ -190,14 +213,22 @@ class Connection:
                     raise InvalidUtf8(Errors.INVALID_TEXT)
                 return
             self._message_opcode = opcode
+            self._compressed = frame.rsv1  # only allowed by the parser with deflate on
             self._fragments = []
             self._message_size = 0
             self._utf8.reset()
-            self._add_fragment(payload)
+            if self._compressed:
+                assert self.deflate is not None
+                self.deflate.start_message()
+            self._add_fragment(payload, frame.fin)
+            if frame.fin:
+                events.append(self._finish_message())
         elif opcode is Opcode.CONTINUATION:
             if self._message_opcode is None:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.UNEXPECTED_CONTINUATION)
-            self._add_fragment(payload)
+            if frame.rsv1:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.RSV1_ON_CONTINUATION)
+            self._add_fragment(payload, frame.fin)
             if frame.fin:
                 events.append(self._finish_message())
         elif opcode is Opcode.PING:
@@ -215,9 +246,13 @@ class Connection:
                 self._send_close_frame(code, "")
             self.state = State.CLOSED
 
-    def _add_fragment(self, payload: bytes) -> None:
-        self._message_size += len(payload)
+    def _add_fragment(self, payload: bytes, final: bool) -> None:
         limit = self.max_message_size
+        if self._compressed:
+            assert self.deflate is not None
+            room = None if limit is None else limit - self._message_size
+            payload = self.deflate.inflate(payload, room, final)
+        self._message_size += len(payload)
         if limit is not None and self._message_size > limit:
             raise PayloadTooBig(Errors.MESSAGE_TOO_BIG.format(limit=limit))
         if self._message_opcode is Opcode.TEXT and not self._utf8.feed(payload):
@@ -344,21 +379,38 @@ class Connection:
             message_opcode = opcode
         else:
             message_opcode = self._sending
+        rsv1 = False
+        deflate = self.deflate
+        if (
+            deflate is not None
+            and fin
+            and opcode is not Opcode.CONTINUATION
+            and len(payload) >= deflate.min_size
+        ):
+            # Whole messages only: a message sent in pieces by the caller goes
+            # uncompressed (RFC 7692 lets each message choose).
+            payload = deflate.compress(payload)
+            rsv1 = True
         size = self.fragment_size
         view = memoryview(payload)
         if size is not None and view.nbytes > size:
             # Split into frames of at most fragment_size bytes.
             last = (view.nbytes - 1) // size * size
             for start in range(0, last, size):
-                self._send_frame(opcode, view[start : start + size], fin=False)
+                self._send_frame(opcode, view[start : start + size], fin=False, rsv1=rsv1)
                 opcode = Opcode.CONTINUATION
+                rsv1 = False
             view = view[last:]
-        self._send_frame(opcode, view, fin=fin)
+        self._send_frame(opcode, view, fin=fin, rsv1=rsv1)
         self._sending = None if fin else message_opcode
 
-    def _send_frame(self, opcode: Opcode, payload: BytesLike, *, fin: bool = True) -> None:
+    def _send_frame(
+        self, opcode: Opcode, payload: BytesLike, *, fin: bool = True, rsv1: bool = False
+    ) -> None:
         mask = self._next_mask() if self.role is Role.CLIENT else None
-        self._outgoing.append(self._codec.encode_frame(opcode, payload, fin=fin, mask=mask))
+        self._outgoing.append(
+            self._codec.encode_frame(opcode, payload, fin=fin, mask=mask, rsv1=rsv1)
+        )
 
     def _send_close_frame(self, code: Optional[int], reason: str) -> None:
         payload = b"" if code is None else code.to_bytes(2, "big") + reason.encode("utf-8")

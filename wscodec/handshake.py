@@ -29,12 +29,24 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
+from . import deflate
 from .exceptions import InvalidRequest, InvalidResponse, InvalidStatus
 
 __all__ = [
     "GUID",
+    "Accepted",
     "MAX_HEADERS",
     "MAX_HEAD_SIZE",
     "MAX_LINE",
@@ -301,6 +313,14 @@ def _valid_key(key: Optional[str]) -> bool:
 SubprotocolSelector = Callable[[Request, Sequence[str]], Optional[str]]
 
 
+class Accepted(NamedTuple):
+    """What the server agreed to: the 101 response, subprotocol and compression."""
+
+    response: Response
+    subprotocol: Optional[str]
+    deflate: Optional[deflate.PerMessageDeflate]
+
+
 def accept(
     request: Request,
     *,
@@ -308,8 +328,9 @@ def accept(
     select_subprotocol: Optional[SubprotocolSelector] = None,
     origins: Optional[Sequence[Optional[str]]] = None,
     extra_headers: HeaderItems = None,
-) -> Tuple[Response, Optional[str]]:
-    """Check a handshake request; the 101 response and the chosen subprotocol.
+    compression: Optional[deflate.DeflateOptions] = None,
+) -> Accepted:
+    """Check a handshake request; the 101 response and what it agreed to.
 
     Raises :class:`InvalidRequest` with the status to answer: 405 for a method
     other than GET, 400 for a missing or malformed header, 426 (with
@@ -340,7 +361,16 @@ def accept(
     if origins is not None and headers.get("Origin") not in origins:
         raise InvalidRequest(403, f"origin {headers.get('Origin')!r} not allowed")
 
-    offered = [token for token in _split(headers.get_all("Sec-WebSocket-Protocol"))]
+    negotiated = None
+    if compression is not None:
+        try:
+            negotiated = deflate.accept_offers(
+                headers.get_all("Sec-WebSocket-Extensions"), compression
+            )
+        except ValueError as error:
+            raise InvalidRequest(400, f"invalid Sec-WebSocket-Extensions: {error}") from None
+
+    offered = _split(headers.get_all("Sec-WebSocket-Protocol"))
     chosen: Optional[str] = None
     if select_subprotocol is not None:
         chosen = select_subprotocol(request, offered)
@@ -358,9 +388,13 @@ def accept(
     )
     if chosen is not None:
         response_headers.add("Sec-WebSocket-Protocol", chosen)
+    if negotiated is not None:
+        response_headers.add("Sec-WebSocket-Extensions", negotiated[0])
     for name, value in Headers(extra_headers).items():
         response_headers.add(name, value)
-    return Response(101, response_headers), chosen
+    return Accepted(
+        Response(101, response_headers), chosen, None if negotiated is None else negotiated[1]
+    )
 
 
 def reject(status: int, message: str, headers: HeaderItems = None) -> Response:
@@ -387,6 +421,7 @@ def build_request(
     subprotocols: Optional[Sequence[str]] = None,
     extra_headers: HeaderItems = None,
     user_agent: Optional[str] = "wscodec",
+    compression: Optional[deflate.DeflateOptions] = None,
 ) -> Tuple[Request, str]:
     """A client handshake request and the random key it carries."""
     key = base64.b64encode(os.urandom(16)).decode("ascii")
@@ -407,6 +442,8 @@ def build_request(
         headers.add("Origin", origin)
     if subprotocols:
         headers.add("Sec-WebSocket-Protocol", ", ".join(subprotocols))
+    if compression is not None:
+        headers.add("Sec-WebSocket-Extensions", deflate.client_offer(compression))
     if user_agent:
         headers.add("User-Agent", user_agent)
     for name, value in Headers(extra_headers).items():
@@ -415,9 +452,12 @@ def build_request(
 
 
 def check_response(
-    response: Response, key: str, subprotocols: Optional[Sequence[str]] = None
-) -> Optional[str]:
-    """Check the server's answer to our handshake; the subprotocol it chose.
+    response: Response,
+    key: str,
+    subprotocols: Optional[Sequence[str]] = None,
+    compression: Optional[deflate.DeflateOptions] = None,
+) -> Tuple[Optional[str], Optional[deflate.PerMessageDeflate]]:
+    """Check the server's answer to our handshake; the subprotocol and compression it chose.
 
     Raises :class:`InvalidStatus` for a status other than 101 and
     :class:`InvalidResponse` for a 101 that breaks RFC 6455.
@@ -432,11 +472,15 @@ def check_response(
     accepts = headers.get_all("Sec-WebSocket-Accept")
     if accepts != [accept_key(key)]:
         raise InvalidResponse(f"wrong Sec-WebSocket-Accept: {accepts!r}")
-    if headers.get_all("Sec-WebSocket-Extensions"):
+    extensions = headers.get_all("Sec-WebSocket-Extensions")
+    negotiated = None
+    if compression is not None:
+        negotiated = deflate.accept_response(extensions, compression)
+    elif extensions:
         raise InvalidResponse("the server accepted an extension that was not offered")
     chosen = _split(headers.get_all("Sec-WebSocket-Protocol"))
     if not chosen:
-        return None
+        return None, negotiated
     if len(chosen) > 1 or chosen[0] not in (subprotocols or ()):
         raise InvalidResponse(f"the server chose a subprotocol that was not offered: {chosen!r}")
-    return chosen[0]
+    return chosen[0], negotiated

@@ -128,6 +128,7 @@ class Errors:
     EXPECTED_CONTINUATION = "expected a continuation frame, got a new data frame"
     UNEXPECTED_CONTINUATION = "continuation frame without a message to continue"
     INVALID_TEXT = "invalid UTF-8 in a text message"
+    RSV1_ON_CONTINUATION = "RSV1 set on a continuation frame"
     MESSAGE_TOO_BIG = "message of more than {limit} bytes exceeds the limit"
     # Errors in how the codec is called, rather than in what the peer sent.
     NOT_BYTES_LIKE = "a contiguous bytes-like object is required, not {type}"

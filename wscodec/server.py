@@ -29,7 +29,9 @@ import threading
 import time
 from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
 
+from . import deflate
 from .connection import Connection, Role
+from .deflate import Compression
 from .exceptions import ConnectionClosed, InvalidRequest
 from .handshake import (
     HeaderItems,
@@ -75,6 +77,7 @@ class Server:
         process_request: Optional[ProcessRequest] = None,
         process_response: Optional[ProcessResponse] = None,
         extra_headers: HeaderItems = None,
+        compression: Compression = "deflate",
         open_timeout: Optional[float] = 10.0,
         max_connections: Optional[int] = None,
         max_size: Optional[int] = 2**20,
@@ -96,6 +99,7 @@ class Server:
         self.process_request = process_request
         self.process_response = process_response
         self.extra_headers = extra_headers
+        self.compression = deflate.resolve(compression)
         self.open_timeout = open_timeout
         self.max_connections = max_connections
         self.max_size = max_size
@@ -312,17 +316,20 @@ class Server:
 
     def _respond(self, connection: ServerConnection, request: Request) -> Response:
         if self.process_request is not None:
-            early = self.process_request(connection, request)
+            early: Optional[Response] = self.process_request(connection, request)
             if early is not None:
                 return early
-        response, subprotocol = accept(
+        response, subprotocol, extension = accept(
             request,
             subprotocols=self.subprotocols,
             select_subprotocol=self.select_subprotocol,
             origins=self.origins,
             extra_headers=self.extra_headers,
+            compression=self.compression,
         )
         connection.subprotocol = subprotocol
+        if extension is not None:
+            connection.protocol.enable_deflate(extension)
         if self.process_response is not None:
             response = self.process_response(connection, request, response) or response
         return response
@@ -378,6 +385,8 @@ def serve(
       (authentication, health checks, static files).
     - ``process_response=None``: ``f(connection, request, response)`` may
       change or replace the 101 response; ``extra_headers`` are added to it.
+    - ``compression="deflate"``: permessage-deflate when the client offers it;
+      a :class:`~wscodec.deflate.DeflateOptions` to tune it, None to disable.
     - ``open_timeout=10``: seconds for the opening handshake.
     - ``max_connections=None``: beyond it, new connections get 503.
     - ``max_size=2**20``: largest message accepted (1009 above).
