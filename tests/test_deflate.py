@@ -132,12 +132,18 @@ def test_parse_extensions():
 
 def test_client_offer_and_response():
     offer = client_offer(DEFAULTS)
-    assert offer == "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+    assert offer == "permessage-deflate; client_max_window_bits"
     response, server_side = accept_offers([offer], DEFAULTS)
     client_side = accept_response([response], DEFAULTS)
     assert client_side.local_max_window_bits == server_side.remote_max_window_bits == 12
     assert client_side.remote_max_window_bits == server_side.local_max_window_bits == 12
     assert accept_response([], DEFAULTS) is None  # declined
+    # We may compress with a smaller window than the server allows, never a larger one.
+    narrow = accept_response(["permessage-deflate; client_max_window_bits=9"], DEFAULTS)
+    assert narrow.local_max_window_bits == 9
+    assert accept_response(["permessage-deflate"], DEFAULTS).local_max_window_bits == 12
+    bounded = DeflateOptions(server_max_window_bits=10)
+    assert client_offer(bounded).startswith("permessage-deflate; server_max_window_bits=10")
 
 
 @pytest.mark.parametrize(
@@ -146,14 +152,14 @@ def test_client_offer_and_response():
         "x-other",
         "permessage-deflate, permessage-deflate",
         "permessage-deflate; server_max_window_bits=15",  # we asked for at most 12
-        "permessage-deflate; client_max_window_bits=13",
         "permessage-deflate; bogus",
         "permessage-deflate; server_max_window_bits=99",
+        "permessage-deflate; client_max_window_bits",  # a response needs a value
     ],
 )
 def test_client_rejects_bad_responses(response):
     with pytest.raises(InvalidResponse):
-        accept_response([response], DEFAULTS)
+        accept_response([response], DeflateOptions(server_max_window_bits=12))
 
 
 def test_handshake_round_trip_with_compression():

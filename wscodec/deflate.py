@@ -36,6 +36,7 @@ __all__ = [
 EXTENSION_NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"  # what a sync flush ends with; RFC 7692 strips it
 _INFLATE_STEP = 65536  # bytes inflated per step: bounds memory while a bomb is detected
+_DEFAULT_BITS = 12  # the window of the side we control, unless told otherwise
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _PARAM = re.compile(rf'\s*({_TOKEN})\s*(?:=\s*({_TOKEN}|"[^"]*"))?\s*')
@@ -97,21 +98,26 @@ def _split_outside_quotes(text: str, separator: str) -> List[str]:
 class DeflateOptions:
     """What this endpoint asks for and accepts; defaults bound memory (see the module doc).
 
-    ``*_max_window_bits`` are 8-15; ``level`` and ``mem_level`` tune our
-    compressor; ``min_size`` leaves shorter messages uncompressed.
+    ``server_max_window_bits`` (8-15): on a server, the window we compress
+    with (smaller if the client asks); on a client, the largest window we ask
+    the server to use (``None``: we do not ask). ``client_max_window_bits``:
+    on a server, the window we ask the client to use when it lets us; on a
+    client, the largest window we compress with (smaller if the server asks).
+    ``None`` means 12 for the side we control. ``level`` and ``mem_level``
+    tune our compressor; ``min_size`` leaves shorter messages uncompressed.
     """
 
     server_no_context_takeover: bool = False
     client_no_context_takeover: bool = False
-    server_max_window_bits: int = 12
-    client_max_window_bits: int = 12
+    server_max_window_bits: Optional[int] = None
+    client_max_window_bits: Optional[int] = None
     level: int = 6
     mem_level: int = 5
     min_size: int = 0
 
     def __post_init__(self) -> None:
         for bits in (self.server_max_window_bits, self.client_max_window_bits):
-            if not 8 <= bits <= 15:
+            if bits is not None and not 8 <= bits <= 15:
                 raise ValueError("max_window_bits must be between 8 and 15")
         if not 1 <= self.mem_level <= 9:
             raise ValueError("mem_level must be between 1 and 9")
@@ -269,7 +275,7 @@ def accept_offers(
             response.append("server_no_context_takeover")
         if client_nct:
             response.append("client_no_context_takeover")
-        server_bits = options.server_max_window_bits
+        server_bits = options.server_max_window_bits or _DEFAULT_BITS
         if server_bits_offered is not None:
             server_bits = min(server_bits, server_bits_offered)
         if server_bits != 15 or server_bits_offered is not None:
@@ -277,7 +283,9 @@ def accept_offers(
         client_bits = 15
         if "client_max_window_bits" in offer:
             # The client lets us bound its window: ask for ours (or its, if smaller).
-            client_bits = min(options.client_max_window_bits, client_bits_offered or 15)
+            client_bits = min(
+                options.client_max_window_bits or _DEFAULT_BITS, client_bits_offered or 15
+            )
             response.append(f"client_max_window_bits={client_bits}")
         extension = PerMessageDeflate(
             local_no_context_takeover=server_nct,
@@ -299,12 +307,11 @@ def client_offer(options: DeflateOptions) -> str:
         offer.append("server_no_context_takeover")
     if options.client_no_context_takeover:
         offer.append("client_no_context_takeover")
-    if options.server_max_window_bits != 15:
+    if options.server_max_window_bits is not None:
         offer.append(f"server_max_window_bits={options.server_max_window_bits}")
-    if options.client_max_window_bits == 15:
-        offer.append("client_max_window_bits")
-    else:
-        offer.append(f"client_max_window_bits={options.client_max_window_bits}")
+    # Valueless: the server may bound our window to anything; we compress
+    # with the smaller of its bound and ours, so any answer is acceptable.
+    offer.append("client_max_window_bits")
     return "; ".join(offer)
 
 
@@ -333,15 +340,13 @@ def accept_response(
     assert server_bits is not None and client_bits is not None
     if options.server_no_context_takeover and "server_no_context_takeover" not in params:
         raise InvalidResponse("the server ignored server_no_context_takeover")
-    if server_bits > options.server_max_window_bits:
-        raise InvalidResponse("the server's window is larger than we allowed")
-    if client_bits > options.client_max_window_bits and "client_max_window_bits" in params:
-        raise InvalidResponse("client_max_window_bits larger than we offered")
+    if options.server_max_window_bits is not None and server_bits > options.server_max_window_bits:
+        raise InvalidResponse("the server's window is larger than we asked for")
     return PerMessageDeflate(
         local_no_context_takeover=options.client_no_context_takeover
         or "client_no_context_takeover" in params,
         remote_no_context_takeover="server_no_context_takeover" in params,
-        local_max_window_bits=min(client_bits, options.client_max_window_bits),
+        local_max_window_bits=min(client_bits, options.client_max_window_bits or _DEFAULT_BITS),
         remote_max_window_bits=server_bits,
         level=options.level,
         mem_level=options.mem_level,
