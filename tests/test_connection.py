@@ -223,3 +223,58 @@ def test_long_failure_reason_is_truncated_to_fit():
     (close,) = sent_frames(connection)
     assert len(close.payload) <= 125
     close.payload[2:].decode("utf-8")
+
+
+def test_utf8_fails_fast_within_a_frame(server):
+    # Autobahn 6.4.3: one frame, sent in chops; the bad chop fails at once.
+    frame = client_frame(Opcode.TEXT, bytes.fromhex("cebae1bdb9cf83cebcceb5f49080806564697465"))
+    header = 6  # 2 bytes + mask
+    assert server.receive_data(frame[: header + 11]) == [] and server.failure is None
+    server.receive_data(frame[header + 11 : header + 15])
+    assert server.failure is not None and server.failure.code == 1007
+
+
+def test_partial_validation_then_completion(server):
+    text = "\u00e9t\u00e9 \U0001f600 " * 50
+    frame = client_frame(Opcode.TEXT, text.encode())
+    events = []
+    for start in range(0, len(frame), 7):  # cuts through code points too
+        events += server.receive_data(frame[start : start + 7])
+    assert events == [TextMessage(text)] and server.failure is None
+    fragmented = client_frame(Opcode.TEXT, text.encode()[:101], fin=False) + client_frame(
+        Opcode.CONTINUATION, text.encode()[101:]
+    )
+    events = []
+    for start in range(0, len(fragmented), 5):
+        events += server.receive_data(fragmented[start : start + 5])
+    assert events == [TextMessage(text)] and server.failure is None
+
+
+def test_answers_to_messages_before_an_error_go_out_before_the_close(server):
+    # Autobahn 3.2 / 4.1.3 / 5.15: echo the good message, then fail.
+    events = server.receive_data(client_frame(Opcode.TEXT, b"good") + b"\x83\x80" + KEY)
+    assert events == [TextMessage("good")]
+    assert server.failure is not None and server.close_pending
+    server.send_text("good")  # still allowed: the close has not gone out
+    frames = sent_frames(server)
+    assert [(f.opcode, f.payload[:2]) for f in frames] == [
+        (Opcode.TEXT, b"go"),
+        (Opcode.CLOSE, (1002).to_bytes(2, "big")),
+    ]
+    assert not server.close_pending
+    with pytest.raises(ConnectionClosedError):
+        server.send_text("too late now")
+
+
+def test_messages_before_the_peers_close_can_still_be_answered(server):
+    # RFC 6455 5.5.1: an endpoint may delay its close until its current message is sent.
+    events = server.receive_data(
+        client_frame(Opcode.TEXT, b"last words") + client_frame(Opcode.CLOSE, close_payload(1000))
+    )
+    assert events == [TextMessage("last words"), CloseReceived(1000, "")]
+    assert server.close_pending
+    server.send_text("last words")
+    frames = sent_frames(server)
+    assert [f.opcode for f in frames] == [Opcode.TEXT, Opcode.CLOSE]
+    with pytest.raises(ConnectionClosedOK):
+        server.send_text("after the close went out")

@@ -191,7 +191,14 @@ def run_parser(twin, options, chunks):
     history = []
     for chunk in chunks:
         result = outcome(parser.feed, chunk)
-        history.append((result, parser.buffered))
+        history.append(
+            (
+                result,
+                parser.buffered,
+                parser.pending_payload(),
+                parser.pending_payload(len(chunk) % 7),
+            )
+        )
         if result[0] != "ok":
             history.append(outcome(parser.feed, b"\x81\x00"))  # stays failed
             break

@@ -335,3 +335,31 @@ def test_encode_argument_errors(codec):
 
 def test_encode_opcode_as_int(codec):
     assert codec.encode_frame(2, b"ab") == b"\x82\x02ab"
+
+
+def test_pending_payload_shows_a_frame_as_it_arrives(codec):
+    wire = codec.encode_frame(Opcode.TEXT, b"hello world", mask=KEY)
+    parser = codec.FrameParser(mask_expected=True)
+    assert parser.pending_payload() is None
+    parser.feed(wire[:4])  # header not complete: no payload yet
+    assert parser.pending_payload() is None
+    parser.feed(wire[4:6])
+    assert parser.pending_payload() == (Opcode.TEXT, False, b"")
+    parser.feed(wire[6:11])
+    assert parser.pending_payload() == (Opcode.TEXT, False, b"hello")
+    assert parser.pending_payload(3) == (Opcode.TEXT, False, b"lo")
+    assert parser.pending_payload(99) == (Opcode.TEXT, False, b"")
+    with pytest.raises(ValueError):
+        parser.pending_payload(-1)
+    parser.feed(wire[11:])
+    assert parser.pending_payload() is None
+
+
+def test_pending_payload_unbounded_large_frame(codec):
+    payload = bytes(range(256)) * 8192  # 2 MiB: collected in chunks without a limit
+    wire = codec.encode_frame(Opcode.BINARY, payload, mask=KEY)
+    parser = codec.FrameParser(mask_expected=True, max_frame_size=None)
+    parser.feed(wire[: 3 * 2**20 // 2])
+    opcode, rsv1, data = parser.pending_payload(1000)
+    assert opcode is Opcode.BINARY and not rsv1
+    assert data == payload[1000 : 3 * 2**20 // 2 - 14]

@@ -475,3 +475,14 @@ def test_wss_with_a_local_certificate():
             payload = os.urandom(100000)
             client.send(payload)
             assert client.recv(timeout=5) == payload
+
+
+def test_echo_before_failing_on_a_later_bad_frame():
+    with running_server(echo) as server:
+        sock = raw_handshake(server.port)
+        sock.sendall(encode_frame(Opcode.TEXT, b"first", mask=KEY) + b"\x85\x80" + KEY)
+        frames = FrameParser(mask_expected=False).feed(recv_until_closed(sock))
+        assert [f.opcode for f in frames] == [Opcode.TEXT, Opcode.CLOSE]
+        assert frames[0].payload == b"first"
+        assert frames[1].payload[:2] == (1002).to_bytes(2, "big")
+        sock.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from . import __version__, _backend
 
@@ -25,11 +25,36 @@ def info() -> int:
     return 0
 
 
+def echo(host: str, port: int, max_size: int) -> int:
+    """Serve an echo endpoint until interrupted."""
+    from .server import serve
+
+    def handler(connection: Any) -> None:
+        for message in connection:
+            connection.send(message)
+
+    with serve(handler, host, port, max_size=max_size, ping_interval=None) as server:
+        print(
+            f"echo server on ws://{host}:{server.port}/ (backend: {_backend.BACKEND})", flush=True
+        )
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="wscodec", description="A fast WebSocket codec.")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("info", help="version, backend and build details")
-    parser.parse_args(argv)
+    echo_parser = commands.add_parser("echo", help="a bare echo server")
+    echo_parser.add_argument("--host", default="127.0.0.1")
+    echo_parser.add_argument("--port", type=int, default=8765)
+    echo_parser.add_argument("--max-size", type=int, default=2**20)
+    args = parser.parse_args(argv)
+    if args.command == "echo":
+        return echo(args.host, args.port, args.max_size)
     return info()
 
 

@@ -1,8 +1,8 @@
 # Types of the compiled module built from src/wscodec/_codec.pyx. Its pure-Python twin,
 # wscodec/codec.py, has the same surface.
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
-from .protocol import Frame
+from .protocol import Frame, Opcode
 
 _BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -34,6 +34,7 @@ class FrameParser:
     def max_frame_size(self) -> Optional[int]: ...
     @property
     def buffered(self) -> int: ...
+    def pending_payload(self, offset: int = 0) -> Optional[Tuple[Opcode, bool, bytes]]: ...
     def feed(self, data: _BytesLike) -> List[Frame]: ...
 
 def encode_frame(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import operator
 import sys
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 from .exceptions import PayloadTooBig, ProtocolError
 from .protocol import (
@@ -245,6 +245,33 @@ class FrameParser:
     def buffered(self) -> int:
         """Bytes received that belong to a frame not yet complete."""
         return len(self._buffer)
+
+    def pending_payload(self, offset: int = 0) -> Optional[Tuple[Opcode, bool, bytes]]:
+        """The frame whose payload is arriving: ``(opcode, rsv1, data)``.
+
+        ``data`` is its payload received so far from ``offset`` on, unmasked,
+        so that a text frame can be validated before it is complete (fail
+        fast). ``None`` until a frame's header is complete, between frames,
+        and after an error.
+        """
+        if offset < 0:
+            raise ValueError(Errors.NEGATIVE_OFFSET)
+        buffer = self._buffer
+        if self._error is not None or len(buffer) < 2:
+            return None
+        length_field = buffer[1] & 0x7F
+        masked = buffer[1] & 0x80
+        header = 2 + (2 if length_field == 126 else 8 if length_field == 127 else 0)
+        header += 4 if masked else 0
+        if len(buffer) < header:
+            return None
+        start = min(header + offset, len(buffer))
+        data = bytes(buffer[start:])
+        if masked:
+            data = _xor(data, bytes(buffer[header - 4 : header]), (start - header) % 4)
+        opcode = OPCODE_BY_VALUE[buffer[0] & 0x0F]
+        assert opcode is not None  # checked when the header arrived
+        return opcode, bool(buffer[0] & RSV1), data
 
     def feed(self, data: BytesLike) -> List[Frame]:
         """Parse ``data``; return every frame it completed, in order."""

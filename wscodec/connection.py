@@ -138,6 +138,7 @@ class Connection:
         self._compressed = False
         self._fragments: List[bytes] = []
         self._message_size = 0
+        self._validated = 0  # bytes of the arriving frame already validated
         # The fragmented message being sent, if any.
         self._sending: Optional[Opcode] = None
 
@@ -148,6 +149,7 @@ class Connection:
         self.close_sent: Optional[Tuple[Optional[int], str]] = None
         #: The protocol error that failed the connection, if one did.
         self.failure: Optional[ProtocolError] = None
+        self._pending_close: Optional[bytes] = None
         self.eof_received = False
 
     def enable_deflate(self, deflate: PerMessageDeflate) -> None:
@@ -189,9 +191,33 @@ class Connection:
                 break
             if self.close_received is not None:
                 break
+        if error is None and self.close_received is None:
+            error = self._check_partial_text()
         if error is not None:
             self.fail(error.code, error.reason, error)
         return events
+
+    def _check_partial_text(self) -> Optional[ProtocolError]:
+        """Validate the part of a text frame received so far (fail fast within a frame)."""
+        pending = self._parser.pending_payload(self._validated)
+        if pending is None:
+            return None
+        opcode, rsv1, data = pending
+        if rsv1 or not data:
+            return None  # compressed: validated once inflated
+        if opcode is Opcode.TEXT and self._message_opcode is None:
+            if self._validated == 0:
+                self._utf8.reset()  # this frame starts a new text message
+        elif not (
+            opcode is Opcode.CONTINUATION
+            and self._message_opcode is Opcode.TEXT
+            and not self._compressed
+        ):
+            return None
+        self._validated += len(data)
+        if not self._utf8.feed(data):
+            return InvalidUtf8(Errors.INVALID_TEXT)
+        return None
 
     def receive_eof(self) -> List[Event]:
         """The peer closed the transport (TCP FIN or reset)."""
@@ -201,10 +227,13 @@ class Connection:
 
     def _receive_frame(self, frame: Frame, events: List[Event]) -> None:
         opcode, payload = frame.opcode, frame.payload
+        # How much of this frame's payload the validator already saw, while
+        # the frame was arriving (see _check_partial_text).
+        validated, self._validated = self._validated, 0
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if self._message_opcode is not None:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.EXPECTED_CONTINUATION)
-            if frame.fin and not frame.rsv1:  # the common case: one uncompressed frame
+            if frame.fin and not frame.rsv1 and not validated:  # the common case
                 if opcode is Opcode.BINARY:
                     events.append(BinaryMessage(payload))
                 elif self._codec.validate_utf8(payload):
@@ -216,11 +245,12 @@ class Connection:
             self._compressed = frame.rsv1  # only allowed by the parser with deflate on
             self._fragments = []
             self._message_size = 0
-            self._utf8.reset()
+            if not validated:
+                self._utf8.reset()
             if self._compressed:
                 assert self.deflate is not None
                 self.deflate.start_message()
-            self._add_fragment(payload, frame.fin)
+            self._add_fragment(payload, frame.fin, validated)
             if frame.fin:
                 events.append(self._finish_message())
         elif opcode is Opcode.CONTINUATION:
@@ -228,7 +258,7 @@ class Connection:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.UNEXPECTED_CONTINUATION)
             if frame.rsv1:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.RSV1_ON_CONTINUATION)
-            self._add_fragment(payload, frame.fin)
+            self._add_fragment(payload, frame.fin, validated)
             if frame.fin:
                 events.append(self._finish_message())
         elif opcode is Opcode.PING:
@@ -242,11 +272,15 @@ class Connection:
             self.close_received = CloseReceived(code, reason)
             events.append(self.close_received)
             if self.close_sent is None:
-                # Echo the peer's code, as RFC 6455 section 5.5.1 suggests.
-                self._send_close_frame(code, "")
+                # Echo the peer's code, as RFC 6455 section 5.5.1 suggests. The
+                # reply goes out with the next data_to_send(); until then the
+                # application may still finish answering what it received
+                # (section 5.5.1 lets an endpoint delay its close for that).
+                self._pending_close = self._encode_close(code, "")
+                self.close_sent = (code, "")
             self.state = State.CLOSED
 
-    def _add_fragment(self, payload: bytes, final: bool) -> None:
+    def _add_fragment(self, payload: bytes, final: bool, validated: int = 0) -> None:
         limit = self.max_message_size
         if self._compressed:
             assert self.deflate is not None
@@ -255,8 +289,10 @@ class Connection:
         self._message_size += len(payload)
         if limit is not None and self._message_size > limit:
             raise PayloadTooBig(Errors.MESSAGE_TOO_BIG.format(limit=limit))
-        if self._message_opcode is Opcode.TEXT and not self._utf8.feed(payload):
-            raise InvalidUtf8(Errors.INVALID_TEXT)
+        if self._message_opcode is Opcode.TEXT:
+            rest = memoryview(payload)[validated:] if validated else payload
+            if not self._utf8.feed(rest):
+                raise InvalidUtf8(Errors.INVALID_TEXT)
         self._fragments.append(payload)
 
     def _finish_message(self) -> Union[TextMessage, BinaryMessage]:
@@ -277,10 +313,18 @@ class Connection:
         return (payload[0] << 8) | payload[1], payload[2:].decode("utf-8")
 
     def fail(self, code: int, reason: str, error: Optional[ProtocolError] = None) -> None:
-        """Fail the connection: send a close frame with ``code`` and stop reading."""
+        """Fail the connection: send a close frame with ``code`` and stop reading.
+
+        The close frame goes out with the next :meth:`data_to_send`. Until
+        then the application may still answer the messages that arrived
+        before the error (what strict peers such as Autobahn expect): they
+        are sent first.
+        """
         self.failure = error if error is not None else ProtocolError(code, reason)
         if self.close_sent is None:
-            self._send_close_frame(code, _truncate(reason))
+            reason = _truncate(reason)
+            self._pending_close = self._encode_close(code, reason)
+            self.close_sent = (code, reason)
         if self.state is State.OPEN:
             self.state = State.CLOSING
 
@@ -332,9 +376,20 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the transport, in order; empties the buffer."""
+        if self._pending_close is not None:
+            self._outgoing.append(self._pending_close)
+            self._pending_close = None
         data = b"".join(self._outgoing)
         self._outgoing = []
         return data
+
+    @property
+    def close_pending(self) -> bool:
+        """True while a close frame we owe (after a failure or the peer's close) waits.
+
+        It is handed out, after anything sent meanwhile, by :meth:`data_to_send`.
+        """
+        return self._pending_close is not None
 
     # Closing state ---------------------------------------------------------------
 
@@ -367,6 +422,8 @@ class Connection:
     # Internals -------------------------------------------------------------------
 
     def _check_open(self) -> None:
+        if self._pending_close is not None:
+            return  # our close frame is decided but has not gone out yet
         if self.state is not State.OPEN or self.close_sent is not None:
             raise self.close_exception()
 
@@ -413,9 +470,14 @@ class Connection:
         )
 
     def _send_close_frame(self, code: Optional[int], reason: str) -> None:
-        payload = b"" if code is None else code.to_bytes(2, "big") + reason.encode("utf-8")
-        self._send_frame(Opcode.CLOSE, payload)
+        self._outgoing.append(self._encode_close(code, reason))
         self.close_sent = (code, reason)
+
+    def _encode_close(self, code: Optional[int], reason: str) -> bytes:
+        payload = b"" if code is None else code.to_bytes(2, "big") + reason.encode("utf-8")
+        mask = self._next_mask() if self.role is Role.CLIENT else None
+        frame: bytes = self._codec.encode_frame(Opcode.CLOSE, payload, mask=mask)
+        return frame
 
     def _next_mask(self) -> bytes:
         position = self._mask_position

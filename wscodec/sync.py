@@ -61,6 +61,7 @@ class _MessageQueue:
         self._condition = threading.Condition()
         self._closed = False
         self._discarding = False
+        self._waiting = 0  # threads blocked in get()
 
     def put(self, item: Data) -> None:
         with self._condition:
@@ -69,6 +70,23 @@ class _MessageQueue:
             if not self._closed and not self._discarding:
                 self._items.append(item)
                 self._condition.notify_all()
+
+    def pending(self) -> bool:
+        with self._condition:
+            return bool(self._items)
+
+    def wait_idle(self, timeout: float) -> None:
+        """Wait until every message was taken and the application waits for more.
+
+        That is when it has finished with what it received (answered it, for
+        example); gives up after ``timeout`` seconds.
+        """
+        with self._condition:
+            self._condition.wait_for(
+                lambda: (not self._items and self._waiting > 0) or self._closed
+                or self._discarding,
+                timeout,
+            )
 
     def discard_new(self) -> None:
         """Drop messages from now on (the application closed the connection)."""
@@ -80,7 +98,13 @@ class _MessageQueue:
     def get(self, timeout: Optional[float]) -> Optional[Data]:
         """The next message; None once closed and drained; TimeoutError if none in time."""
         with self._condition:
-            if not self._condition.wait_for(lambda: self._items or self._closed, timeout):
+            self._waiting += 1
+            self._condition.notify_all()
+            try:
+                ready = self._condition.wait_for(lambda: self._items or self._closed, timeout)
+            finally:
+                self._waiting -= 1
+            if not ready:
                 raise TimeoutError("no message received in time")
             if self._items:
                 item = self._items.popleft()
@@ -432,10 +456,15 @@ class SyncConnection:
     def _receive(self, data: Union[bytes, memoryview]) -> None:
         with self._mutex:
             events = self.protocol.receive_data(data)
-            try:
-                self._flush()
-            except ConnectionClosed:
-                pass
+            # When the peer closed (or broke the protocol) right after sending
+            # messages, hold our close frame back until the application has
+            # dealt with them: its answers go out first, and the close with them.
+            hold = self.protocol.close_pending and (
+                any(isinstance(event, (TextMessage, BinaryMessage)) for event in events)
+                or self._messages.pending()
+            )
+            if not hold:
+                self._flush_quietly()
         for event in events:
             if isinstance(event, (TextMessage, BinaryMessage)):
                 self._messages.put(event.data)
@@ -444,6 +473,16 @@ class SyncConnection:
         failure = self.protocol.failure
         if failure is not None:
             self.logger.info("%s: failing the connection: %s", self.remote_address, failure)
+        if hold:
+            self._messages.wait_idle(self.close_timeout)
+            with self._mutex:
+                self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self._flush()
+        except ConnectionClosed:
+            pass
 
     def _pong_received(self, payload: bytes) -> None:
         now = time.monotonic()

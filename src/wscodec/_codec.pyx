@@ -387,6 +387,28 @@ cdef class FrameParser:
             return self._header_size + self._filled
         return self._header_have
 
+    def pending_payload(self, offset=0):
+        """The frame whose payload is arriving: ``(opcode, rsv1, data)``.
+
+        ``data`` is its payload received so far from ``offset`` on, unmasked,
+        so that a text frame can be validated before it is complete (fail
+        fast). ``None`` until a frame's header is complete, between frames,
+        and after an error.
+        """
+        cdef Py_ssize_t start = operator.index(offset)
+        if start < 0:
+            raise ValueError(Errors.NEGATIVE_OFFSET)
+        if self._error is not None or not self._in_payload:
+            return None
+        start = min(start, self._filled)
+        if self._payload is None:
+            data = b""
+        elif type(self._payload) is bytes:
+            data = self._payload[start:self._filled]
+        else:
+            data = b"".join(self._payload)[start:]
+        return (_OPCODES[self._first & 0x0F], (self._first & RSV1) != 0, data)
+
     def feed(self, data):
         """Parse ``data``; return every frame it completed, in order."""
         cdef Py_buffer view
