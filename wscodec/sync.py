@@ -83,8 +83,7 @@ class _MessageQueue:
         """
         with self._condition:
             self._condition.wait_for(
-                lambda: (not self._items and self._waiting > 0) or self._closed
-                or self._discarding,
+                lambda: (not self._items and self._waiting > 0) or self._closed or self._discarding,
                 timeout,
             )
 
