@@ -2,48 +2,121 @@
 
 The extension is optional: with ``WSCODEC_NO_EXTENSIONS=1``, without Cython,
 or when compiling fails (no C compiler), the package installs without it and
-runs on its pure-Python twin; one warning says so.
+runs on its pure-Python twin. The build then prints one warning and records
+why in ``wscodec/_build_note.txt`` inside the built package, which
+``wscodec info`` reports. With ``WSCODEC_NO_EXTENSIONS=1`` no extension module
+is declared at all, so the wheel is the pure ``py3-none-any`` one.
+
+``WSCODEC_REQUIRE_EXTENSION=1`` turns the fallback into an error: release
+wheels and CI set it so that a failed compile can never ship a wheel without
+its compiled module.
 """
 
+import glob
 import os
 import sys
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
-NO_EXTENSIONS = os.environ.get("WSCODEC_NO_EXTENSIONS", "") not in ("", "0")
+PACKAGE = "wscodec"
+#: Written into the built package when the compiled module is not in it.
+BUILD_NOTE = "_build_note.txt"
 
 
-def warn(message):
-    sys.stderr.write(f"WARNING: wscodec: {message}; installing the pure-Python backend only.\n")
+def flag(name):
+    return os.environ.get(name, "") not in ("", "0")
+
+
+NO_EXTENSIONS = flag("WSCODEC_NO_EXTENSIONS")
+REQUIRE_EXTENSION = flag("WSCODEC_REQUIRE_EXTENSION") and not NO_EXTENSIONS
+
+
+def warn(reason):
+    """The one warning a build without the compiled module prints."""
+    sys.stderr.write(
+        f"WARNING: wscodec: the compiled codec was not built: {reason}. Installing the"
+        " pure-Python backend only (same behaviour, slower); `wscodec info` says why.\n"
+    )
+
+
+def write_note(build_lib, reason):
+    """Record why the compiled module is missing, or remove a stale record."""
+    path = os.path.join(build_lib, PACKAGE, BUILD_NOTE)
+    if reason is None:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as note:
+        note.write(reason + "\n")
+
+
+class BuildPy(build_py):
+    """Copy the package; when no extension is declared, say so once and record why."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            if SKIPPED:
+                warn(SKIPPED)
+            return
+        write_note(self.build_lib, SKIPPED)
+        if SKIPPED:
+            # A compiled module left in build/ by an earlier build must not
+            # end up in a pure-Python wheel.
+            pattern = os.path.join(self.build_lib, PACKAGE, "_codec.*")
+            for stale in glob.glob(pattern):
+                if stale.endswith((".so", ".pyd")):
+                    os.remove(stale)
+            warn(SKIPPED)
 
 
 class OptionalBuildExt(build_ext):
-    """Compile if possible; otherwise warn once and carry on."""
+    """Compile if possible; otherwise warn once, record why and carry on."""
+
+    failed = False
 
     def run(self):
         try:
             super().run()
         except Exception as error:  # a missing compiler surfaces as several error types
-            warn(f"the compiled codec could not be built ({error})")
+            if REQUIRE_EXTENSION:
+                raise
+            self.fall_back(f"the build failed ({error})")
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as error:
-            warn(f"compiling {ext.name} failed ({error})")
+            if REQUIRE_EXTENSION:
+                raise
+            self.fall_back(
+                f"compiling {ext.name} failed ({error}); building it needs a C compiler"
+                " and the Python headers"
+            )
+
+    def fall_back(self, reason):
+        if self.failed:
+            return
+        self.failed = True
+        warn(reason)
+        if not self.inplace:
+            write_note(self.build_lib, reason)
 
 
 def extensions():
+    """The extension modules to build, and why there are none when there are none."""
     if NO_EXTENSIONS:
-        warn("WSCODEC_NO_EXTENSIONS is set")
-        return []
+        return [], "WSCODEC_NO_EXTENSIONS was set when this package was built"
     try:
         from Cython.Build import cythonize
         from setuptools import Extension
     except ImportError:
-        warn("Cython is not installed")
-        return []
+        if REQUIRE_EXTENSION:
+            sys.exit("error: wscodec: WSCODEC_REQUIRE_EXTENSION is set but Cython is missing")
+        return [], "Cython was not installed when this package was built"
     if sys.platform == "win32":
         compile_args = ["/O2"]
     else:
@@ -59,12 +132,16 @@ def extensions():
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
-    return cythonize(
+    modules = cythonize(
         [extension],
         include_path=["src"],
         compiler_directives={"language_level": "3"},
         annotate=os.environ.get("WSCODEC_ANNOTATE", "") not in ("", "0"),
+        quiet=True,
     )
+    return modules, None
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
+EXT_MODULES, SKIPPED = extensions()
+
+setup(ext_modules=EXT_MODULES, cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPy})

@@ -55,3 +55,68 @@ def test_environment_switch(value, backend):
     assert out[0] == backend
     if backend == "python" and value == "1":
         assert "WSCODEC_NO_EXTENSIONS" in out[1]
+
+
+def test_missing_module_reason_reads_the_build_note(tmp_path):
+    """A build without the compiled module records why; the reason quotes it."""
+    note = tmp_path / "_build_note.txt"
+    note.write_text("compiling wscodec._codec failed (no compiler)\n", encoding="utf-8")
+    error = ModuleNotFoundError("No module named 'wscodec._codec'", name="wscodec._codec")
+    reason = _backend.missing_reason(error, note)
+    assert reason == (
+        "not built when wscodec was installed: compiling wscodec._codec failed (no compiler)"
+    )
+
+
+def test_missing_module_reason_without_a_note(tmp_path):
+    error = ModuleNotFoundError("No module named 'wscodec._codec'", name="wscodec._codec")
+    reason = _backend.missing_reason(error, tmp_path / "absent.txt")
+    assert reason.startswith("wscodec._codec is not installed")
+
+
+def test_broken_module_reason_is_the_import_error(tmp_path):
+    """A compiled module that exists but fails to load is not blamed on the build."""
+    note = tmp_path / "_build_note.txt"
+    note.write_text("stale note\n", encoding="utf-8")
+    error = ImportError("undefined symbol: PyFoo")
+    assert _backend.missing_reason(error, note) == (
+        "the compiled module did not import: undefined symbol: PyFoo"
+    )
+    missing_dependency = ModuleNotFoundError("No module named 'other'", name="other")
+    assert "stale note" not in _backend.missing_reason(missing_dependency, note)
+
+
+def test_info_says_why_the_compiled_module_is_not_in_use():
+    env = dict(os.environ, WSCODEC_NO_EXTENSIONS="1")
+    out = subprocess.run(
+        [sys.executable, "-m", "wscodec", "info"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "backend: python" in out
+    if _backend.compiled_codec is None:
+        assert f"compiled module: missing: {_backend.compiled_error}" in out
+    else:
+        assert "compiled module not in use: WSCODEC_NO_EXTENSIONS is set" in out
+
+
+def test_import_keeps_the_gil_as_it_was():
+    """The compiled module declares itself free-threading compatible: importing it
+    on a free-threaded build (3.13t, 3.14t) must not turn the GIL back on."""
+    code = (
+        "import sys\n"
+        "gil = getattr(sys, '_is_gil_enabled', lambda: True)\n"
+        "before = gil()\n"
+        "import wscodec\n"
+        "print(before, gil(), wscodec.BACKEND)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out[0] == out[1]
+    assert out[2] == wscodec.BACKEND

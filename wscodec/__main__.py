@@ -16,12 +16,15 @@ def info() -> int:
     print(f"backend: {_backend.BACKEND}")
     compiled = _backend.compiled_codec
     if compiled is None:
-        print(f"compiled module: not loaded ({_backend.EXTENSION_ERROR})")
+        print(f"compiled module: missing: {_backend.compiled_error}")
     else:
         print(f"compiled module: {compiled.__file__}")
         print(f"GIL released from {compiled.NOGIL_THRESHOLD} bytes")
-        if _backend.EXTENSION_ERROR:
-            print(f"compiled module not in use: {_backend.EXTENSION_ERROR}")
+    if _backend.EXTENSION_ERROR and _backend.EXTENSION_ERROR != _backend.compiled_error:
+        print(f"compiled module not in use: {_backend.EXTENSION_ERROR}")
+    gil_enabled = getattr(sys, "_is_gil_enabled", None)
+    if gil_enabled is not None:  # Python 3.13+: False on a free-threaded build
+        print(f"GIL enabled: {gil_enabled()}")
     return 0
 
 

@@ -3,29 +3,59 @@
 The compiled module ``wscodec._codec`` is used when it imports and
 ``WSCODEC_NO_EXTENSIONS`` is unset (or "0"); otherwise the pure-Python twin
 ``wscodec.codec``. ``BACKEND`` names the choice and ``EXTENSION_ERROR`` says
-why the compiled module is not in use (``None`` when it is).
+why the compiled module is not in use (``None`` when it is);
+``compiled_error`` says why it could not be loaded at all.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from pathlib import Path
 from types import ModuleType
 from typing import Optional
 
 from . import codec as python_codec
 
-__all__ = ["BACKEND", "EXTENSION_ERROR", "codec", "compiled_codec", "python_codec"]
+__all__ = [
+    "BACKEND",
+    "EXTENSION_ERROR",
+    "codec",
+    "compiled_codec",
+    "compiled_error",
+    "missing_reason",
+    "python_codec",
+]
+
+COMPILED_NAME = "wscodec._codec"
+#: Written by the build (setup.py) into a package built without the compiled module.
+BUILD_NOTE = Path(__file__).with_name("_build_note.txt")
+
+
+def missing_reason(error: ImportError, note: Path = BUILD_NOTE) -> str:
+    """Why the compiled module could not be loaded, as plainly as the facts allow."""
+    if isinstance(error, ModuleNotFoundError) and error.name == COMPILED_NAME:
+        try:
+            recorded = note.read_text(encoding="utf-8").strip()
+        except OSError:
+            recorded = ""
+        if recorded:
+            return f"not built when wscodec was installed: {recorded}"
+        return f"{COMPILED_NAME} is not installed (this install has no compiled module)"
+    return f"the compiled module did not import: {error}"
+
 
 #: The compiled module when it could be imported, whether or not it is active.
 compiled_codec: Optional[ModuleType]
-_import_error: Optional[str]
+#: Why the compiled module could not be imported (``None`` when it was).
+compiled_error: Optional[str]
 try:
-    from . import _codec as compiled_codec
+    compiled_codec = importlib.import_module(COMPILED_NAME)
 except ImportError as error:
     compiled_codec = None
-    _import_error = f"the compiled module did not import: {error}"
+    compiled_error = missing_reason(error)
 else:
-    _import_error = None
+    compiled_error = None
 
 EXTENSION_ERROR: Optional[str]
 codec: ModuleType
@@ -33,7 +63,7 @@ if os.environ.get("WSCODEC_NO_EXTENSIONS", "") not in ("", "0"):
     EXTENSION_ERROR = "WSCODEC_NO_EXTENSIONS is set"
     codec = python_codec
 elif compiled_codec is None:
-    EXTENSION_ERROR = _import_error
+    EXTENSION_ERROR = compiled_error
     codec = python_codec
 else:
     EXTENSION_ERROR = None
