@@ -33,6 +33,58 @@ from wscodec.protocol import (
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
+# The SIMD kernels live in small C headers (intrinsics read better in C); each
+# header has a portable path and picks its widest path at run time.
+cdef extern from "wscodec/cpu_features.h":
+    int ws_detect_level() noexcept nogil
+    int ws_cpu_has(const char* name) noexcept nogil
+    const char* ws_level_names[]
+
+cdef extern from "wscodec/simd_mask.h":
+    void ws_mask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t* key,
+                 size_t phase) noexcept nogil
+    const char* ws_mask_select(int level) noexcept nogil
+
+cdef extern from "wscodec/simd_utf8.h":
+    ctypedef Py_ssize_t (*ws_utf8_fn)(const uint8_t* s, size_t n) noexcept nogil
+    ws_utf8_fn ws_utf8_impl
+    const char* ws_utf8_select(int level) noexcept nogil
+
+cdef int _SIMD_LEVEL = ws_detect_level()
+_LEVEL_NAMES = [(<bytes>ws_level_names[_n]).decode() for _n in range(5)]
+#: The instruction-set levels this CPU (and WSCODEC_SIMD, if set) allows, best
+#: last: the portable path, then each x86_64 level up to the best, or NEON.
+SIMD_LEVELS = tuple(
+    [_LEVEL_NAMES[0]]
+    + [_LEVEL_NAMES[_n] for _n in range(1, _SIMD_LEVEL + 1) if _SIMD_LEVEL < 4 or _n == 4]
+)
+#: The kernel each operation uses, e.g. {"mask": "avx512", "utf8": "avx512"}.
+KERNELS = {}
+
+
+def _use_simd(level=None):
+    """Pick the kernels for ``level`` (a name in SIMD_LEVELS; None: the best).
+
+    For tests and benchmarks, which run every path this CPU has. Not thread
+    safe: call it while no other thread is in the codec. Returns KERNELS.
+    """
+    name = SIMD_LEVELS[len(SIMD_LEVELS) - 1] if level is None else level
+    if name not in SIMD_LEVELS:
+        raise ValueError(f"SIMD level {name!r} is not available here: {SIMD_LEVELS}")
+    number = _LEVEL_NAMES.index(name)
+    KERNELS["mask"] = ws_mask_select(number).decode()
+    KERNELS["utf8"] = ws_utf8_select(number).decode()
+    return KERNELS
+
+
+_use_simd()
+
+
+def cpu_features():
+    """The SIMD features of this CPU that the kernels can use (name -> bool)."""
+    names = ("sse2", "ssse3", "avx2", "avx512f", "avx512bw", "neon")
+    return {name: bool(ws_cpu_has(name.encode())) for name in names}
+
 #: Inputs of at least this many bytes are processed with the GIL released.
 NOGIL_THRESHOLD = 16384
 cdef Py_ssize_t _NOGIL = NOGIL_THRESHOLD
@@ -82,38 +134,10 @@ cdef void mask_copy(uint8_t* dst, const uint8_t* src, Py_ssize_t length,
                     const uint8_t* key, Py_ssize_t phase) noexcept nogil:
     """``dst[i] = src[i] ^ key[(phase + i) % 4]``; ``dst`` may be ``src``.
 
-    Works 32 bytes per iteration on four 64-bit words, which gcc -O3 turns
-    into vector instructions; memcpy keeps unaligned loads well defined.
+    The work is done by the widest kernel of simd_mask.h this CPU runs
+    (chosen once, at import).
     """
-    cdef uint8_t rotated[8]
-    cdef uint64_t k, w0, w1, w2, w3
-    cdef Py_ssize_t i
-    for i in range(8):
-        rotated[i] = key[(phase + i) & 3]
-    memcpy(&k, rotated, 8)
-    i = 0
-    while i + 32 <= length:
-        memcpy(&w0, src + i, 8)
-        memcpy(&w1, src + i + 8, 8)
-        memcpy(&w2, src + i + 16, 8)
-        memcpy(&w3, src + i + 24, 8)
-        w0 ^= k
-        w1 ^= k
-        w2 ^= k
-        w3 ^= k
-        memcpy(dst + i, &w0, 8)
-        memcpy(dst + i + 8, &w1, 8)
-        memcpy(dst + i + 16, &w2, 8)
-        memcpy(dst + i + 24, &w3, 8)
-        i += 32
-    while i + 8 <= length:
-        memcpy(&w0, src + i, 8)
-        w0 ^= k
-        memcpy(dst + i, &w0, 8)
-        i += 8
-    while i < length:
-        dst[i] = src[i] ^ rotated[i & 3]
-        i += 1
+    ws_mask(dst, src, <size_t>length, key, <size_t>phase)
 
 
 cdef inline void _mask_copy_maybe_nogil(uint8_t* dst, const uint8_t* src, Py_ssize_t length,
@@ -240,7 +264,7 @@ cdef void _build_utf8_tables():
 _build_utf8_tables()
 
 
-cdef uint8_t utf8_run(uint8_t state, const uint8_t* data, Py_ssize_t length) noexcept nogil:
+cdef inline uint8_t _utf8_dfa(uint8_t state, const uint8_t* data, Py_ssize_t length) noexcept nogil:
     """Run the DFA from ``state`` over ``data``; the state reached, or REJECT."""
     cdef Py_ssize_t i = 0
     cdef uint64_t w0, w1
@@ -263,6 +287,33 @@ cdef uint8_t utf8_run(uint8_t state, const uint8_t* data, Py_ssize_t length) noe
             return state
         i += 1
     return state
+
+
+# Below this many bytes the DFA (with its ASCII word loop) beats setting up
+# vector registers; measured with benchmarks/ratios.py-style loops.
+cdef Py_ssize_t _UTF8_SIMD_MIN = 32
+
+
+cdef uint8_t utf8_run(uint8_t state, const uint8_t* data, Py_ssize_t length) noexcept nogil:
+    """Validate ``data`` from DFA ``state``; the state reached, or REJECT.
+
+    A character left open by the previous chunk is finished by the DFA; the
+    vector kernel then validates the longest run of complete characters, and
+    the DFA takes the 0-3 bytes of an unfinished last character (so the
+    state carried to the next chunk is exact).
+    """
+    cdef Py_ssize_t i = 0, end
+    while state != UTF8_ACCEPT and i < length:
+        state = _UTF8_NEXT[state * UTF8_CLASSES + _UTF8_CLASS[data[i]]]
+        if state == UTF8_REJECT:
+            return state
+        i += 1
+    if ws_utf8_impl != NULL and length - i >= _UTF8_SIMD_MIN:
+        end = ws_utf8_impl(data + i, <size_t>(length - i))
+        if end < 0:
+            return UTF8_REJECT
+        i += end
+    return _utf8_dfa(state, data + i, length - i)
 
 
 cdef inline uint8_t _utf8_buffer(uint8_t state, const Py_buffer* view) noexcept:
