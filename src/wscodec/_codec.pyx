@@ -11,10 +11,10 @@ threads keep working while a large payload is unmasked or validated.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.number cimport PyNumber_Index
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
 
-import operator
 import sys
 
 from wscodec.exceptions import PayloadTooBig, ProtocolError
@@ -44,6 +44,10 @@ cdef extern from "wscodec/simd_mask.h":
     void ws_mask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t* key,
                  size_t phase) noexcept nogil
     const char* ws_mask_select(int level) noexcept nogil
+
+cdef extern from "wscodec/frame_alloc.h":
+    object ws_make_frame(object type, object opcode, object payload, bint fin,
+                         bint rsv1, bint rsv2, bint rsv3)
 
 cdef extern from "wscodec/simd_utf8.h":
     ctypedef Py_ssize_t (*ws_utf8_fn)(const uint8_t* s, size_t n) noexcept nogil
@@ -101,7 +105,11 @@ cdef bint _VALID_OPCODE[16]
 for _n in range(16):
     _VALID_OPCODE[_n] = OPCODE_BY_VALUE[_n] is not None
 cdef tuple _OPCODES = tuple(OPCODE_BY_VALUE)
-_tuple_new = tuple.__new__
+# Module globals are dict look-ups in Cython: keep per-frame constants in C.
+cdef int _RSV1 = RSV1, _RSV2 = RSV2, _RSV3 = RSV3
+cdef object _FRAME = Frame
+if not (issubclass(Frame, tuple) and len(Frame._fields) == 6 and Frame.__itemsize__ == tuple.__itemsize__):
+    raise ImportError("wscodec.protocol.Frame must be a 6-field NamedTuple")
 
 
 # Buffers ----------------------------------------------------------------------
@@ -182,7 +190,7 @@ def apply_mask_into(buffer, mask, offset=0):
     _get_buffer(buffer, &view, PyBUF_WRITABLE)
     try:
         _get_key(mask, key)
-        position = operator.index(offset)
+        position = PyNumber_Index(offset)
         if position < 0:
             raise ValueError(Errors.NEGATIVE_OFFSET)
         _mask_copy_maybe_nogil(<uint8_t*>view.buf, <const uint8_t*>view.buf, view.len,
@@ -592,14 +600,8 @@ cdef class FrameParser:
         self._filled = 0
         if first & 0x0F == 0x8:
             parse_close_payload(payload)
-        return _tuple_new(Frame, (
-            _OPCODES[first & 0x0F],
-            payload,
-            (first & 0x80) != 0,
-            (first & RSV1) != 0,
-            (first & RSV2) != 0,
-            (first & RSV3) != 0,
-        ))
+        return ws_make_frame(_FRAME, _OPCODES[first & 0x0F], payload, (first & 0x80) != 0,
+                             (first & _RSV1) != 0, (first & _RSV2) != 0, (first & _RSV3) != 0)
 
 
 def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False, rsv3=False):
@@ -616,7 +618,7 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
     cdef bint masked = mask is not None
     cdef int code = -1
     cdef bytes result
-    number = operator.index(opcode)
+    number = PyNumber_Index(opcode)
     if 0 <= number < 16:
         code = number
     if code < 0 or not _VALID_OPCODE[code]:
@@ -634,8 +636,8 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
         header = 2 if length < 126 else 4 if length < 65536 else 10
         result = PyBytes_FromStringAndSize(NULL, header + (4 if masked else 0) + length)
         out = <uint8_t*>PyBytes_AS_STRING(result)
-        out[0] = code | (0x80 if fin else 0) | (RSV1 if rsv1 else 0) \
-            | (RSV2 if rsv2 else 0) | (RSV3 if rsv3 else 0)
+        out[0] = code | (0x80 if fin else 0) | (_RSV1 if rsv1 else 0) \
+            | (_RSV2 if rsv2 else 0) | (_RSV3 if rsv3 else 0)
         out[1] = 0x80 if masked else 0
         if header == 2:
             out[1] |= <uint8_t>length
