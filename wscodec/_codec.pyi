@@ -7,6 +7,12 @@ from .protocol import Frame
 _BytesLike = Union[bytes, bytearray, memoryview]
 
 NOGIL_THRESHOLD: int
+NOGIL_THRESHOLDS: Dict[str, int]
+
+def _set_nogil_thresholds(
+    mask: Optional[int] = None, utf8: Optional[int] = None
+) -> Dict[str, int]: ...
+
 SIMD_LEVELS: Tuple[str, ...]
 KERNELS: Dict[str, str]
 

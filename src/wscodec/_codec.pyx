@@ -5,7 +5,7 @@
 Twin of ``wscodec/codec.py``: the same names, results and exceptions, checked
 by the differential tests. The rules and error texts come from
 ``wscodec.protocol``; only their fast implementation lives here. Kernels run
-without the GIL on inputs of ``NOGIL_THRESHOLD`` bytes and more, so other
+without the GIL on inputs of ``NOGIL_THRESHOLDS`` bytes and more, so other
 threads keep working while a large payload is unmasked or validated.
 """
 
@@ -89,9 +89,31 @@ def cpu_features():
     names = ("sse2", "ssse3", "avx2", "avx512f", "avx512bw", "neon")
     return {name: bool(ws_cpu_has(name.encode())) for name in names}
 
+# Releasing and re-taking the GIL costs ~30 ns when no other thread wants it,
+# but when another thread is busy the caller waits for it to hand the GIL
+# back: up to the switch interval (5 ms). benchmarks/nogil.py measures both.
+# So a kernel gives the GIL up only once it runs for ~20 us: short enough that
+# holding it delays other threads by well under 1% of a switch interval, long
+# enough that the uncontended cost is under 0.2%. Figures in benchmarks/README.md.
+cdef Py_ssize_t _NOGIL_MASK = 1048576   # masking/copying ~50 GB/s: 1 MiB ~ 20 us
+cdef Py_ssize_t _NOGIL_UTF8 = 262144    # validation ~15 GB/s non-ASCII: 256 KiB ~ 17 us
 #: Inputs of at least this many bytes are processed with the GIL released.
-NOGIL_THRESHOLD = 16384
-cdef Py_ssize_t _NOGIL = NOGIL_THRESHOLD
+NOGIL_THRESHOLDS = {"mask": _NOGIL_MASK, "utf8": _NOGIL_UTF8}
+#: The masking threshold (the first one this module exposed).
+NOGIL_THRESHOLD = _NOGIL_MASK
+
+
+def _set_nogil_thresholds(mask=None, utf8=None):
+    """Change the thresholds (for benchmarks/nogil.py); returns the old ones."""
+    global _NOGIL_MASK, _NOGIL_UTF8, NOGIL_THRESHOLD
+    old = dict(NOGIL_THRESHOLDS)
+    if mask is not None:
+        _NOGIL_MASK = mask
+    if utf8 is not None:
+        _NOGIL_UTF8 = utf8
+    NOGIL_THRESHOLDS.update(mask=_NOGIL_MASK, utf8=_NOGIL_UTF8)
+    NOGIL_THRESHOLD = _NOGIL_MASK
+    return old
 
 # A payload whose frame header arrives before the payload is allocated at its
 # full size up front when the size is bounded by the limit; with no limit, only
@@ -150,7 +172,7 @@ cdef void mask_copy(uint8_t* dst, const uint8_t* src, Py_ssize_t length,
 
 cdef inline void _mask_copy_maybe_nogil(uint8_t* dst, const uint8_t* src, Py_ssize_t length,
                                         const uint8_t* key, Py_ssize_t phase) noexcept:
-    if length >= _NOGIL:
+    if length >= _NOGIL_MASK:
         with nogil:
             mask_copy(dst, src, length, key, phase)
     else:
@@ -325,7 +347,7 @@ cdef uint8_t utf8_run(uint8_t state, const uint8_t* data, Py_ssize_t length) noe
 
 
 cdef inline uint8_t _utf8_buffer(uint8_t state, const Py_buffer* view) noexcept:
-    if view.len >= _NOGIL:
+    if view.len >= _NOGIL_UTF8:
         with nogil:
             state = utf8_run(state, <const uint8_t*>view.buf, view.len)
         return state
@@ -652,7 +674,7 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
         if masked:
             memcpy(out + header, key, 4)
             _mask_copy_maybe_nogil(out + header + 4, <const uint8_t*>view.buf, length, key, 0)
-        elif length >= _NOGIL:
+        elif length >= _NOGIL_MASK:
             with nogil:
                 memcpy(out + header, view.buf, length)
         else:
