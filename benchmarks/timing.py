@@ -42,15 +42,21 @@ class Memcpy:
 
     def __init__(self, budget: float) -> None:
         self.budget = budget
-        self._rates: Dict[int, float] = {}
+        self._rates: Dict[object, float] = {}
 
-    def rate(self, size: int) -> float:
-        if size not in self._rates:
+    def rate(self, size: int, group: object = None) -> float:
+        """Bytes/s copying ``size`` bytes, timed once per ``group``.
+
+        Re-timing memcpy for each group of rows (rather than once per size)
+        keeps each ratio's two sides close in time, so a change in the load
+        of a shared machine during the run skews fewer ratios.
+        """
+        if (size, group) not in self._rates:
             source = os.urandom(size)
             target = memoryview(bytearray(size))
 
             def copy() -> None:
                 target[:] = source
 
-            self._rates[size] = size / best_time(copy, self.budget)
-        return self._rates[size]
+            self._rates[size, group] = size / best_time(copy, self.budget)
+        return self._rates[size, group]

@@ -129,6 +129,23 @@ def apply_mask_into(buffer: Union[bytearray, memoryview], mask: BytesLike, offse
     ``buffer[0]`` is XOR-ed with ``mask[offset % 4]``. This lets a payload
     that arrives in pieces be unmasked piece by piece without copies.
     """
+    if (
+        type(buffer) is bytearray
+        and type(mask) is bytes
+        and len(mask) == 4
+        and type(offset) is int
+        and offset >= 0
+        and 0 < len(buffer) < _TRANSLATE_FROM
+    ):
+        # The common small case, without the views.
+        length = len(buffer)
+        phase = offset % 4
+        key = mask[phase:] + mask[:phase] if phase else mask
+        buffer[:] = (
+            int.from_bytes(buffer, "little")
+            ^ int.from_bytes((key * (length // 4 + 1))[:length], "little")
+        ).to_bytes(length, "little")
+        return
     try:
         view = memoryview(buffer)
     except TypeError:
