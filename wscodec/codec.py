@@ -135,16 +135,22 @@ def apply_mask_into(buffer: Union[bytearray, memoryview], mask: BytesLike, offse
         and len(mask) == 4
         and type(offset) is int
         and offset >= 0
-        and 0 < len(buffer) < _TRANSLATE_FROM
     ):
-        # The common small case, without the views.
+        # The common case, a bytearray and a bytes key, without the views.
         length = len(buffer)
         phase = offset % 4
-        key = mask[phase:] + mask[:phase] if phase else mask
-        buffer[:] = (
-            int.from_bytes(buffer, "little")
-            ^ int.from_bytes((key * (length // 4 + 1))[:length], "little")
-        ).to_bytes(length, "little")
+        if length >= _TRANSLATE_FROM:
+            tables = _XOR_TABLES
+            buffer[0::4] = buffer[0::4].translate(tables[mask[phase]])
+            buffer[1::4] = buffer[1::4].translate(tables[mask[(phase + 1) % 4]])
+            buffer[2::4] = buffer[2::4].translate(tables[mask[(phase + 2) % 4]])
+            buffer[3::4] = buffer[3::4].translate(tables[mask[(phase + 3) % 4]])
+        elif length:
+            key = mask[phase:] + mask[:phase] if phase else mask
+            buffer[:] = (
+                int.from_bytes(buffer, "little")
+                ^ int.from_bytes((key * (length // 4 + 1))[:length], "little")
+            ).to_bytes(length, "little")
         return
     try:
         view = memoryview(buffer)
@@ -161,12 +167,7 @@ def apply_mask_into(buffer: Union[bytearray, memoryview], mask: BytesLike, offse
     if len(view) < _TRANSLATE_FROM:
         view[:] = _xor_int(view, key, offset % 4) if len(view) else b""
     elif type(buffer) is bytearray:
-        phase = offset % 4
-        tables = _XOR_TABLES
-        buffer[0::4] = buffer[0::4].translate(tables[key[phase]])
-        buffer[1::4] = buffer[1::4].translate(tables[key[(phase + 1) % 4]])
-        buffer[2::4] = buffer[2::4].translate(tables[key[(phase + 2) % 4]])
-        buffer[3::4] = buffer[3::4].translate(tables[key[(phase + 3) % 4]])
+        _xor_translate_into(buffer, key, offset % 4)
     else:
         _xor_translate_into(view, key, offset % 4)
 
