@@ -19,7 +19,18 @@ def info() -> int:
         print(f"compiled module: missing: {_backend.compiled_error}")
     else:
         print(f"compiled module: {compiled.__file__}")
-        print(f"GIL released from {compiled.NOGIL_THRESHOLD} bytes")
+        thresholds = getattr(compiled, "NOGIL_THRESHOLDS", {"mask": compiled.NOGIL_THRESHOLD})
+        print(
+            "GIL released from: "
+            + ", ".join(f"{name} {size} bytes" for name, size in thresholds.items())
+        )
+        kernels = getattr(compiled, "KERNELS", None)
+        if kernels is not None:
+            print("SIMD kernels: " + ", ".join(f"{name} {path}" for name, path in kernels.items()))
+            print("SIMD levels available: " + ", ".join(compiled.SIMD_LEVELS))
+            features = compiled.cpu_features()
+            used = [name for name, present in features.items() if present]
+            print("CPU features the kernels can use: " + (", ".join(used) or "none"))
     if _backend.EXTENSION_ERROR and _backend.EXTENSION_ERROR != _backend.compiled_error:
         print(f"compiled module not in use: {_backend.EXTENSION_ERROR}")
     gil_enabled = getattr(sys, "_is_gil_enabled", None)

@@ -1,13 +1,23 @@
 # Types of the compiled module built from src/wscodec/_codec.pyx. Its pure-Python twin,
 # wscodec/codec.py, has the same surface.
-from typing import List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from .protocol import Frame, Opcode
 
 _BytesLike = Union[bytes, bytearray, memoryview]
 
 NOGIL_THRESHOLD: int
+NOGIL_THRESHOLDS: Dict[str, int]
 
+def _set_nogil_thresholds(
+    mask: Optional[int] = None, utf8: Optional[int] = None
+) -> Dict[str, int]: ...
+
+SIMD_LEVELS: Tuple[str, ...]
+KERNELS: Dict[str, str]
+
+def cpu_features() -> Dict[str, bool]: ...
+def _use_simd(level: Optional[str] = None) -> Dict[str, str]: ...
 def apply_mask(data: _BytesLike, mask: _BytesLike) -> bytes: ...
 def apply_mask_into(
     buffer: Union[bytearray, memoryview], mask: _BytesLike, offset: int = 0

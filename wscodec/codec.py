@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import operator
+import struct
 import sys
 from typing import List, Optional, Tuple, Union
 
@@ -62,17 +63,43 @@ def _check_mask(mask: object) -> bytes:
     return key
 
 
-def _xor(data: BytesLike, key: bytes, phase: int = 0) -> bytes:
-    """``data`` XOR ``key`` repeated, starting at ``key[phase]``."""
+# XOR tables for the translate path: _XOR_TABLES[k][b] == b ^ k.
+_XOR_TABLES = [bytes(b ^ k for b in range(256)) for k in range(256)]
+
+# Below this size one big-integer XOR is fastest (fewest calls); above it four
+# strided bytes.translate passes are (~0.9 GB/s against ~0.3 GB/s at 1 MiB:
+# int.from_bytes/to_bytes convert through 30-bit digits).
+_TRANSLATE_FROM = 512
+
+
+def _xor_int(data: BytesLike, key: bytes, phase: int) -> bytes:
     length = len(data)
-    if length == 0:
-        return b""
     if phase:
         key = key[phase:] + key[:phase]
     stream = (key * (length // 4 + 1))[:length]
     return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(
         length, "little"
     )
+
+
+def _xor_translate_into(target: Union[bytearray, memoryview], key: bytes, phase: int) -> None:
+    """XOR ``target`` in place, one strided translate per key byte."""
+    for lane in range(4):
+        table = _XOR_TABLES[key[(phase + lane) % 4]]
+        piece = target[lane::4]
+        target[lane::4] = (piece.tobytes() if type(piece) is memoryview else piece).translate(table)
+
+
+def _xor(data: BytesLike, key: bytes, phase: int = 0) -> bytes:
+    """``data`` XOR ``key`` repeated, starting at ``key[phase]``."""
+    length = len(data)
+    if length == 0:
+        return b""
+    if length < _TRANSLATE_FROM:
+        return _xor_int(data, key, phase)
+    buffer = bytearray(data)
+    _xor_translate_into(buffer, key, phase)
+    return bytes(buffer)
 
 
 def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
@@ -82,6 +109,15 @@ def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
     :class:`ValueError` if ``mask`` is not exactly 4 bytes and
     :class:`TypeError` if either argument is not bytes-like.
     """
+    if type(data) is bytes and type(mask) is bytes and len(mask) == 4:
+        # The common case, without the views.
+        length = len(data)
+        if 0 < length < _TRANSLATE_FROM:
+            return (
+                int.from_bytes(data, "little")
+                ^ int.from_bytes((mask * (length // 4 + 1))[:length], "little")
+            ).to_bytes(length, "little")
+        return _xor(data, mask)
     view = _byte_view(data)
     return _xor(view, _check_mask(mask))
 
@@ -93,6 +129,29 @@ def apply_mask_into(buffer: Union[bytearray, memoryview], mask: BytesLike, offse
     ``buffer[0]`` is XOR-ed with ``mask[offset % 4]``. This lets a payload
     that arrives in pieces be unmasked piece by piece without copies.
     """
+    if (
+        type(buffer) is bytearray
+        and type(mask) is bytes
+        and len(mask) == 4
+        and type(offset) is int
+        and offset >= 0
+    ):
+        # The common case, a bytearray and a bytes key, without the views.
+        length = len(buffer)
+        phase = offset % 4
+        if length >= _TRANSLATE_FROM:
+            tables = _XOR_TABLES
+            buffer[0::4] = buffer[0::4].translate(tables[mask[phase]])
+            buffer[1::4] = buffer[1::4].translate(tables[mask[(phase + 1) % 4]])
+            buffer[2::4] = buffer[2::4].translate(tables[mask[(phase + 2) % 4]])
+            buffer[3::4] = buffer[3::4].translate(tables[mask[(phase + 3) % 4]])
+        elif length:
+            key = mask[phase:] + mask[:phase] if phase else mask
+            buffer[:] = (
+                int.from_bytes(buffer, "little")
+                ^ int.from_bytes((key * (length // 4 + 1))[:length], "little")
+            ).to_bytes(length, "little")
+        return
     try:
         view = memoryview(buffer)
     except TypeError:
@@ -105,7 +164,12 @@ def apply_mask_into(buffer: Union[bytearray, memoryview], mask: BytesLike, offse
     offset = operator.index(offset)
     if offset < 0:
         raise ValueError(Errors.NEGATIVE_OFFSET)
-    view[:] = _xor(view, key, offset % 4)
+    if len(view) < _TRANSLATE_FROM:
+        view[:] = _xor_int(view, key, offset % 4) if len(view) else b""
+    elif type(buffer) is bytearray:
+        _xor_translate_into(buffer, key, offset % 4)
+    else:
+        _xor_translate_into(view, key, offset % 4)
 
 
 def validate_utf8(data: BytesLike) -> bool:
@@ -114,9 +178,11 @@ def validate_utf8(data: BytesLike) -> bool:
     Overlong forms, surrogates (U+D800..U+DFFF), code points above U+10FFFF,
     truncated sequences and stray continuation bytes are all invalid.
     """
-    view = _byte_view(data)
     try:
-        str(view, "utf-8")
+        if type(data) is bytes:
+            data.decode("utf-8")
+        else:
+            str(_byte_view(data), "utf-8")
     except UnicodeDecodeError:
         return False
     return True
@@ -179,6 +245,45 @@ class Utf8Validator:
         self._valid = True
 
 
+_tuple_new = tuple.__new__
+_PACK_MEDIUM = struct.Struct("!BBH").pack
+# Data opcodes (ints; Opcode members hash and compare equal) -> first byte with FIN.
+_DATA_FIRST = {int(op): 0x80 | op for op in OPCODE_BY_VALUE if op is not None and op < 0x8}
+_PACK_LONG = struct.Struct("!BBQ").pack
+# Unmasked headers of every 7-bit length, for each first byte of a data frame.
+_SHORT_HEADERS = {
+    first: [bytes((first, length)) for length in range(126)]
+    for first in range(256)
+    if first & 0x0F < 0x8 and OPCODE_BY_VALUE[first & 0x0F] is not None
+}
+
+
+def _key_stream(key: bytearray) -> int:
+    """The 4-byte key repeated over 128 bytes, as a little-endian integer."""
+    return int.from_bytes(bytes(key) * 32, "little")
+
+
+_KEY_STREAM = _key_stream
+
+
+def _fast_table(allowed_rsv: int) -> List[Optional[Tuple[Opcode, bool, bool, bool, bool]]]:
+    """For each first header byte: the frame's (opcode, fin, rsv1, rsv2, rsv3)
+    when it is a data frame that passes every first-byte rule, else None."""
+    table: List[Optional[Tuple[Opcode, bool, bool, bool, bool]]] = [None] * 256
+    for first in range(256):
+        opcode = OPCODE_BY_VALUE[first & 0x0F]
+        if opcode is None or opcode >= 0x8 or first & _ALL_RSV & ~allowed_rsv:
+            continue
+        table[first] = (
+            opcode,
+            bool(first & 0x80),
+            bool(first & RSV1),
+            bool(first & RSV2),
+            bool(first & RSV3),
+        )
+    return table
+
+
 class FrameParser:
     """Incremental RFC 6455 frame parser.
 
@@ -199,7 +304,14 @@ class FrameParser:
         extension allows on data frames; control frames never carry them.
     """
 
-    __slots__ = ("_allowed_rsv", "_buffer", "_error", "_mask_expected", "_max_frame_size")
+    __slots__ = (
+        "_allowed_rsv",
+        "_buffer",
+        "_error",
+        "_fast",
+        "_mask_expected",
+        "_max_frame_size",
+    )
 
     def __init__(
         self,
@@ -219,6 +331,7 @@ class FrameParser:
         self._mask_expected = bool(mask_expected)
         self._max_frame_size = max_frame_size
         self._allowed_rsv = allowed_rsv
+        self._fast = _fast_table(allowed_rsv)
         self._buffer = bytearray()
         self._error: Optional[ProtocolError] = None
 
@@ -240,6 +353,7 @@ class FrameParser:
         if bits & ~_ALL_RSV:
             raise ValueError(Errors.BAD_RSV)
         self._allowed_rsv = bits
+        self._fast = _fast_table(bits)
 
     @property
     def buffered(self) -> int:
@@ -283,8 +397,40 @@ class FrameParser:
         buffer += view
         frames: List[Frame] = []
         position = 0
+        end = len(buffer)
+        fast = self._fast
+        masked = self._mask_expected
+        mask_bit = 0x80 if masked else 0
+        header = 6 if masked else 2
+        limit = self._max_frame_size
+        small = 125 if limit is None else min(limit, 125)
+        append = frames.append
         try:
             while True:
+                # Fast path: a data frame with a 7-bit length, its header bytes
+                # all checked at once (every rule _frame_size would apply).
+                if end - position >= 2:
+                    fields = fast[buffer[position]]
+                    second = buffer[position + 1]
+                    length = second & 0x7F
+                    if fields is not None and second & 0x80 == mask_bit and length <= small:
+                        start = position + header
+                        stop = start + length
+                        if stop > end:
+                            break
+                        if not masked:
+                            payload = bytes(buffer[start:stop])
+                        elif length:
+                            key = _KEY_STREAM(buffer[start - 4 : start])
+                            payload = (
+                                int.from_bytes(buffer[start:stop], "little")
+                                ^ (key & ((1 << (8 * length)) - 1))
+                            ).to_bytes(length, "little")
+                        else:
+                            payload = b""
+                        append(_tuple_new(Frame, (fields[0], payload, *fields[1:])))
+                        position = stop
+                        continue
                 size = self._frame_size(buffer, position)
                 if size is None or len(buffer) - position < size:
                     break
@@ -390,6 +536,21 @@ def encode_frame(
     (the server side) sends the payload as is. Control frames must have
     ``fin`` set and at most 125 bytes of payload (:class:`ValueError`).
     """
+    if mask is None and type(payload) is bytes and (type(opcode) is Opcode or type(opcode) is int):
+        # The common server data frame: no view, no checks a data frame
+        # cannot fail, the header from a table or one struct pack.
+        first = _DATA_FIRST.get(opcode)
+        if first is not None:
+            if not fin:
+                first &= 0x7F
+            if rsv1 or rsv2 or rsv3:
+                first |= (RSV1 if rsv1 else 0) | (RSV2 if rsv2 else 0) | (RSV3 if rsv3 else 0)
+            length = len(payload)
+            if length < 126:
+                return _SHORT_HEADERS[first][length] + payload
+            if length < 65536:
+                return _PACK_MEDIUM(first, 126, length) + payload
+            return _PACK_LONG(first, 127, length) + payload
     code = operator.index(opcode)
     if not 0 <= code < 16 or OPCODE_BY_VALUE[code] is None:
         raise ValueError(Errors.BAD_OPCODE.format(opcode=opcode))

@@ -5,16 +5,16 @@
 Twin of ``wscodec/codec.py``: the same names, results and exceptions, checked
 by the differential tests. The rules and error texts come from
 ``wscodec.protocol``; only their fast implementation lives here. Kernels run
-without the GIL on inputs of ``NOGIL_THRESHOLD`` bytes and more, so other
+without the GIL on inputs of ``NOGIL_THRESHOLDS`` bytes and more, so other
 threads keep working while a large payload is unmasked or validated.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.number cimport PyNumber_Index
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
 
-import operator
 import sys
 
 from wscodec.exceptions import PayloadTooBig, ProtocolError
@@ -33,9 +33,87 @@ from wscodec.protocol import (
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
+# The SIMD kernels live in small C headers (intrinsics read better in C); each
+# header has a portable path and picks its widest path at run time.
+cdef extern from "wscodec/cpu_features.h":
+    int ws_detect_level() noexcept nogil
+    int ws_cpu_has(const char* name) noexcept nogil
+    const char* ws_level_names[]
+
+cdef extern from "wscodec/simd_mask.h":
+    void ws_mask(uint8_t* dst, const uint8_t* src, size_t n, const uint8_t* key,
+                 size_t phase) noexcept nogil
+    const char* ws_mask_select(int level) noexcept nogil
+
+cdef extern from "wscodec/frame_alloc.h":
+    object ws_make_frame(object type, object opcode, object payload, bint fin,
+                         bint rsv1, bint rsv2, bint rsv3)
+
+cdef extern from "wscodec/simd_utf8.h":
+    ctypedef Py_ssize_t (*ws_utf8_fn)(const uint8_t* s, size_t n) noexcept nogil
+    ws_utf8_fn ws_utf8_impl
+    const char* ws_utf8_select(int level) noexcept nogil
+
+cdef int _SIMD_LEVEL = ws_detect_level()
+_LEVEL_NAMES = [(<bytes>ws_level_names[_n]).decode() for _n in range(5)]
+#: The instruction-set levels this CPU (and WSCODEC_SIMD, if set) allows, best
+#: last: the portable path, then each x86_64 level up to the best, or NEON.
+SIMD_LEVELS = tuple(
+    [_LEVEL_NAMES[0]]
+    + [_LEVEL_NAMES[_n] for _n in range(1, _SIMD_LEVEL + 1) if _SIMD_LEVEL < 4 or _n == 4]
+)
+#: The kernel each operation uses, e.g. {"mask": "avx512", "utf8": "avx512"}.
+KERNELS = {}
+
+
+def _use_simd(level=None):
+    """Pick the kernels for ``level`` (a name in SIMD_LEVELS; None: the best).
+
+    For tests and benchmarks, which run every path this CPU has. Not thread
+    safe: call it while no other thread is in the codec. Returns KERNELS.
+    """
+    name = SIMD_LEVELS[len(SIMD_LEVELS) - 1] if level is None else level
+    if name not in SIMD_LEVELS:
+        raise ValueError(f"SIMD level {name!r} is not available here: {SIMD_LEVELS}")
+    number = _LEVEL_NAMES.index(name)
+    KERNELS["mask"] = ws_mask_select(number).decode()
+    KERNELS["utf8"] = ws_utf8_select(number).decode()
+    return KERNELS
+
+
+_use_simd()
+
+
+def cpu_features():
+    """The SIMD features of this CPU that the kernels can use (name -> bool)."""
+    names = ("sse2", "ssse3", "avx2", "avx512f", "avx512bw", "neon")
+    return {name: bool(ws_cpu_has(name.encode())) for name in names}
+
+# Releasing and re-taking the GIL costs ~30 ns when no other thread wants it,
+# but when another thread is busy the caller waits for it to hand the GIL
+# back: up to the switch interval (5 ms). benchmarks/nogil.py measures both.
+# So a kernel gives the GIL up only once it runs for ~20 us: short enough that
+# holding it delays other threads by well under 1% of a switch interval, long
+# enough that the uncontended cost is under 0.2%. Figures in benchmarks/README.md.
+cdef Py_ssize_t _NOGIL_MASK = 1048576   # masking/copying ~50 GB/s: 1 MiB ~ 20 us
+cdef Py_ssize_t _NOGIL_UTF8 = 262144    # validation ~15 GB/s non-ASCII: 256 KiB ~ 17 us
 #: Inputs of at least this many bytes are processed with the GIL released.
-NOGIL_THRESHOLD = 16384
-cdef Py_ssize_t _NOGIL = NOGIL_THRESHOLD
+NOGIL_THRESHOLDS = {"mask": _NOGIL_MASK, "utf8": _NOGIL_UTF8}
+#: The masking threshold (the first one this module exposed).
+NOGIL_THRESHOLD = _NOGIL_MASK
+
+
+def _set_nogil_thresholds(mask=None, utf8=None):
+    """Change the thresholds (for benchmarks/nogil.py); returns the old ones."""
+    global _NOGIL_MASK, _NOGIL_UTF8, NOGIL_THRESHOLD
+    old = dict(NOGIL_THRESHOLDS)
+    if mask is not None:
+        _NOGIL_MASK = mask
+    if utf8 is not None:
+        _NOGIL_UTF8 = utf8
+    NOGIL_THRESHOLDS.update(mask=_NOGIL_MASK, utf8=_NOGIL_UTF8)
+    NOGIL_THRESHOLD = _NOGIL_MASK
+    return old
 
 # A payload whose frame header arrives before the payload is allocated at its
 # full size up front when the size is bounded by the limit; with no limit, only
@@ -49,7 +127,11 @@ cdef bint _VALID_OPCODE[16]
 for _n in range(16):
     _VALID_OPCODE[_n] = OPCODE_BY_VALUE[_n] is not None
 cdef tuple _OPCODES = tuple(OPCODE_BY_VALUE)
-_tuple_new = tuple.__new__
+# Module globals are dict look-ups in Cython: keep per-frame constants in C.
+cdef int _RSV1 = RSV1, _RSV2 = RSV2, _RSV3 = RSV3
+cdef object _FRAME = Frame
+if not (issubclass(Frame, tuple) and len(Frame._fields) == 6 and Frame.__itemsize__ == tuple.__itemsize__):
+    raise ImportError("wscodec.protocol.Frame must be a 6-field NamedTuple")
 
 
 # Buffers ----------------------------------------------------------------------
@@ -82,43 +164,15 @@ cdef void mask_copy(uint8_t* dst, const uint8_t* src, Py_ssize_t length,
                     const uint8_t* key, Py_ssize_t phase) noexcept nogil:
     """``dst[i] = src[i] ^ key[(phase + i) % 4]``; ``dst`` may be ``src``.
 
-    Works 32 bytes per iteration on four 64-bit words, which gcc -O3 turns
-    into vector instructions; memcpy keeps unaligned loads well defined.
+    The work is done by the widest kernel of simd_mask.h this CPU runs
+    (chosen once, at import).
     """
-    cdef uint8_t rotated[8]
-    cdef uint64_t k, w0, w1, w2, w3
-    cdef Py_ssize_t i
-    for i in range(8):
-        rotated[i] = key[(phase + i) & 3]
-    memcpy(&k, rotated, 8)
-    i = 0
-    while i + 32 <= length:
-        memcpy(&w0, src + i, 8)
-        memcpy(&w1, src + i + 8, 8)
-        memcpy(&w2, src + i + 16, 8)
-        memcpy(&w3, src + i + 24, 8)
-        w0 ^= k
-        w1 ^= k
-        w2 ^= k
-        w3 ^= k
-        memcpy(dst + i, &w0, 8)
-        memcpy(dst + i + 8, &w1, 8)
-        memcpy(dst + i + 16, &w2, 8)
-        memcpy(dst + i + 24, &w3, 8)
-        i += 32
-    while i + 8 <= length:
-        memcpy(&w0, src + i, 8)
-        w0 ^= k
-        memcpy(dst + i, &w0, 8)
-        i += 8
-    while i < length:
-        dst[i] = src[i] ^ rotated[i & 3]
-        i += 1
+    ws_mask(dst, src, <size_t>length, key, <size_t>phase)
 
 
 cdef inline void _mask_copy_maybe_nogil(uint8_t* dst, const uint8_t* src, Py_ssize_t length,
                                         const uint8_t* key, Py_ssize_t phase) noexcept:
-    if length >= _NOGIL:
+    if length >= _NOGIL_MASK:
         with nogil:
             mask_copy(dst, src, length, key, phase)
     else:
@@ -158,7 +212,7 @@ def apply_mask_into(buffer, mask, offset=0):
     _get_buffer(buffer, &view, PyBUF_WRITABLE)
     try:
         _get_key(mask, key)
-        position = operator.index(offset)
+        position = PyNumber_Index(offset)
         if position < 0:
             raise ValueError(Errors.NEGATIVE_OFFSET)
         _mask_copy_maybe_nogil(<uint8_t*>view.buf, <const uint8_t*>view.buf, view.len,
@@ -240,7 +294,7 @@ cdef void _build_utf8_tables():
 _build_utf8_tables()
 
 
-cdef uint8_t utf8_run(uint8_t state, const uint8_t* data, Py_ssize_t length) noexcept nogil:
+cdef inline uint8_t _utf8_dfa(uint8_t state, const uint8_t* data, Py_ssize_t length) noexcept nogil:
     """Run the DFA from ``state`` over ``data``; the state reached, or REJECT."""
     cdef Py_ssize_t i = 0
     cdef uint64_t w0, w1
@@ -265,8 +319,35 @@ cdef uint8_t utf8_run(uint8_t state, const uint8_t* data, Py_ssize_t length) noe
     return state
 
 
+# Below this many bytes the DFA (with its ASCII word loop) beats setting up
+# vector registers; measured with benchmarks/ratios.py-style loops.
+cdef Py_ssize_t _UTF8_SIMD_MIN = 32
+
+
+cdef uint8_t utf8_run(uint8_t state, const uint8_t* data, Py_ssize_t length) noexcept nogil:
+    """Validate ``data`` from DFA ``state``; the state reached, or REJECT.
+
+    A character left open by the previous chunk is finished by the DFA; the
+    vector kernel then validates the longest run of complete characters, and
+    the DFA takes the 0-3 bytes of an unfinished last character (so the
+    state carried to the next chunk is exact).
+    """
+    cdef Py_ssize_t i = 0, end
+    while state != UTF8_ACCEPT and i < length:
+        state = _UTF8_NEXT[state * UTF8_CLASSES + _UTF8_CLASS[data[i]]]
+        if state == UTF8_REJECT:
+            return state
+        i += 1
+    if ws_utf8_impl != NULL and length - i >= _UTF8_SIMD_MIN:
+        end = ws_utf8_impl(data + i, <size_t>(length - i))
+        if end < 0:
+            return UTF8_REJECT
+        i += end
+    return _utf8_dfa(state, data + i, length - i)
+
+
 cdef inline uint8_t _utf8_buffer(uint8_t state, const Py_buffer* view) noexcept:
-    if view.len >= _NOGIL:
+    if view.len >= _NOGIL_UTF8:
         with nogil:
             state = utf8_run(state, <const uint8_t*>view.buf, view.len)
         return state
@@ -395,7 +476,7 @@ cdef class FrameParser:
         fast). ``None`` until a frame's header is complete, between frames,
         and after an error.
         """
-        cdef Py_ssize_t start = operator.index(offset)
+        cdef Py_ssize_t start = PyNumber_Index(offset)
         if start < 0:
             raise ValueError(Errors.NEGATIVE_OFFSET)
         if self._error is not None or not self._in_payload:
@@ -563,14 +644,8 @@ cdef class FrameParser:
         self._filled = 0
         if first & 0x0F == 0x8:
             parse_close_payload(payload)
-        return _tuple_new(Frame, (
-            _OPCODES[first & 0x0F],
-            payload,
-            (first & 0x80) != 0,
-            (first & RSV1) != 0,
-            (first & RSV2) != 0,
-            (first & RSV3) != 0,
-        ))
+        return ws_make_frame(_FRAME, _OPCODES[first & 0x0F], payload, (first & 0x80) != 0,
+                             (first & _RSV1) != 0, (first & _RSV2) != 0, (first & _RSV3) != 0)
 
 
 def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False, rsv3=False):
@@ -587,7 +662,7 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
     cdef bint masked = mask is not None
     cdef int code = -1
     cdef bytes result
-    number = operator.index(opcode)
+    number = PyNumber_Index(opcode)
     if 0 <= number < 16:
         code = number
     if code < 0 or not _VALID_OPCODE[code]:
@@ -605,8 +680,8 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
         header = 2 if length < 126 else 4 if length < 65536 else 10
         result = PyBytes_FromStringAndSize(NULL, header + (4 if masked else 0) + length)
         out = <uint8_t*>PyBytes_AS_STRING(result)
-        out[0] = code | (0x80 if fin else 0) | (RSV1 if rsv1 else 0) \
-            | (RSV2 if rsv2 else 0) | (RSV3 if rsv3 else 0)
+        out[0] = code | (0x80 if fin else 0) | (_RSV1 if rsv1 else 0) \
+            | (_RSV2 if rsv2 else 0) | (_RSV3 if rsv3 else 0)
         out[1] = 0x80 if masked else 0
         if header == 2:
             out[1] |= <uint8_t>length
@@ -621,7 +696,7 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
         if masked:
             memcpy(out + header, key, 4)
             _mask_copy_maybe_nogil(out + header + 4, <const uint8_t*>view.buf, length, key, 0)
-        elif length >= _NOGIL:
+        elif length >= _NOGIL_MASK:
             with nogil:
                 memcpy(out + header, view.buf, length)
         else:

@@ -1,0 +1,1 @@
+"""wscodec's benchmark suite: ``python -m benchmarks`` (see README.md here)."""
