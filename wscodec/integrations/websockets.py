@@ -2,7 +2,8 @@
 
 Patched (where websockets looks them up at call time):
 
-* ``websockets.frames.apply_mask`` and ``websockets.legacy.framing.apply_mask``;
+* ``websockets.frames.apply_mask``, and ``websockets.legacy.framing.apply_mask``
+  when the application has imported the (deprecated) legacy module;
 * ``websockets.frames.Frame.parse``: when the whole frame is already in the
   connection's buffer (the usual case), it is decoded in one step and
   unmasked by wscodec, without the generator round trips of ``read_exact``;
@@ -17,8 +18,8 @@ Patched (where websockets looks them up at call time):
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import secrets
+import sys
 from typing import Any, Callable, Generator, List, Optional, Sequence
 
 from .._backend import codec
@@ -33,7 +34,9 @@ def _patches() -> List[Patch]:
         Patch("websockets.frames", "Frame.parse", _make_parse),
         Patch("websockets.frames", "Frame.serialize", _make_serialize),
     ]
-    if importlib.util.find_spec("websockets.legacy") is not None:
+    # Importing websockets.legacy warns (deprecated): patch it only when the
+    # application already uses it, never import it on its behalf.
+    if "websockets.legacy.framing" in sys.modules:
         patches.append(Patch("websockets.legacy.framing", "apply_mask", _make_apply_mask))
     return patches
 
