@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from peers import (
     BAD_OPCODE,
     INVALID_UTF8,
@@ -118,7 +117,7 @@ def test_frame_errors_are_websockets_own():
             next(gen)
         except StopIteration as done:
             return done.value
-        except Exception as error:  # noqa: BLE001 - compared below
+        except Exception as error:
             return type(error), str(error)
         return "incomplete"
 

@@ -59,7 +59,7 @@ class Endpoint:
                     self.closed = (event.code, event.reason)
                     try:
                         self.flush(self.ws.send(event.response()))
-                    except Exception:  # noqa: BLE001 - already closing
+                    except Exception:
                         pass
                     return None
                 elif isinstance(event, Ping):
@@ -183,7 +183,10 @@ def test_decoder_errors_are_wsprotos_own():
         proto = FrameProtocol(client=client, extensions=[])
         proto.receive_bytes(data)
         try:
-            return [(f.opcode, f.payload, f.frame_finished, f.message_finished) for f in proto.received_frames()]
+            return [
+                (f.opcode, f.payload, f.frame_finished, f.message_finished)
+                for f in proto.received_frames()
+            ]
         except ParseFailed as error:
             return (str(error), error.code)
 
