@@ -73,7 +73,7 @@ def test_refuses_an_untested_version(monkeypatch):
     ad = adapter("tornado")
     monkeypatch.setattr(ad, "tested", ("1.0", "2.0"))
     original = tornado.websocket._websocket_mask
-    with pytest.raises(IntegrationError, match="tested with tornado >=1.0,<2.0"):
+    with pytest.raises(IntegrationError, match=r"tested with tornado >=1\.0,<2\.0"):
         ad.install()
     assert tornado.websocket._websocket_mask is original
     assert ad.install(force=True) is True

@@ -43,11 +43,11 @@ class StatefulMasker:
 
     def process(self, data: Any) -> bytes:
         """``data`` XOR-ed with the mask, starting at the current mask position."""
-        out = bytearray(data)
-        if out:
-            codec.apply_mask_into(out, self._mask, self._ptr)
-            self._ptr += len(out)
-        return bytes(out)
+        phase = self._ptr & 3
+        key = self._mask[phase:] + self._mask[:phase] if phase else self._mask
+        out: bytes = codec.apply_mask(data, key)
+        self._ptr += len(out)
+        return out
 
 
 class NullMasker:
