@@ -206,6 +206,24 @@ def websocket_client_workloads() -> List[Workload]:
 
         return run
 
+    def parse() -> Callable[[], Any]:
+        wire = b"".join(wscodec.encode_frame(2, SMALL) for _ in range(1000))
+
+        def run() -> None:
+            position = 0
+
+            def recv(size: int) -> bytes:
+                nonlocal position
+                chunk = wire[position : position + size]
+                position += len(chunk)
+                return chunk
+
+            buffer = _abnf.frame_buffer(recv, skip_utf8_validation=False)
+            for _ in range(1000):
+                buffer.recv_frame()
+
+        return run
+
     def unmask() -> Callable[[], Any]:
         return lambda: _abnf.ABNF.mask(KEY, BIG)
 
@@ -230,6 +248,7 @@ def websocket_client_workloads() -> List[Workload]:
         return make
 
     return [
+        ("parse 16 B frames (client, recv_frame)", parse, 1000, "frames/s"),
         ("serialise 16 B frames (client)", serialise, 100, "frames/s"),
         ("ABNF.mask 1 MiB", unmask, 1, "MiB/s"),
         ("validate_utf8 64 KiB", utf8, 1 / 16, "MiB/s"),

@@ -110,3 +110,58 @@ def test_kernels_same_results():
             bad.format()
     assert with_adapter == without
     assert without[0] == [True, True, True, False, False, False]
+
+
+def test_recv_frame_same_frames_across_chunking_and_timeouts():
+    import random
+
+    from websocket import _abnf
+    from websocket._exceptions import WebSocketProtocolException, WebSocketTimeoutException
+
+    from wscodec import Opcode, encode_frame
+
+    wire = b"".join(
+        [
+            encode_frame(Opcode.TEXT, "héllo".encode()),
+            encode_frame(Opcode.BINARY, bytes(range(256)) * 300, fin=False),
+            encode_frame(Opcode.CONTINUATION, b"", mask=b"\1\2\3\4"),
+            encode_frame(Opcode.PING, b"p" * 125),
+            encode_frame(Opcode.BINARY, b"z" * 70000, mask=b"\5\6\7\x08"),
+            encode_frame(Opcode.CLOSE, b"\x03\xe8bye"),
+            bytes([0xC1, 0x01]) + b"x",  # RSV1: websocket-client refuses it
+        ]
+    )
+
+    def frames(seed):
+        rng = random.Random(seed)
+        stream = {"pos": 0, "calls": 0}
+
+        def recv(bufsize):
+            stream["calls"] += 1
+            if stream["calls"] % 3 == 0:
+                raise WebSocketTimeoutException("timed out")
+            take = min(bufsize, rng.randint(1, 9000))
+            chunk = wire[stream["pos"] : stream["pos"] + take]
+            stream["pos"] += len(chunk)
+            return chunk
+
+        buffer = _abnf.frame_buffer(recv, skip_utf8_validation=False)
+        out = []
+        while len(out) < 7:
+            try:
+                frame = buffer.recv_frame()
+            except WebSocketTimeoutException:
+                continue
+            except WebSocketProtocolException as error:
+                out.append(("error", str(error)))
+                break
+            out.append((frame.fin, frame.rsv1, frame.opcode, frame.mask_value, frame.data))
+        return out
+
+    without = [frames(seed) for seed in range(5)]
+    with installed("websocket_client") as ad:
+        with_adapter = [frames(seed) for seed in range(5)]
+        assert ad.calls["frame_buffer.recv_frame"] > 7
+    assert with_adapter == without
+    assert without[0][-1] == ("error", "rsv is not implemented, yet")
+    assert without[0][1][4] == bytes(range(256)) * 300

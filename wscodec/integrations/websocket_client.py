@@ -11,10 +11,13 @@ Patched in ``websocket._abnf``, where websocket-client looks them up:
 * ``ABNF.format``: websocket-client's own argument checks, then
   :func:`wscodec.encode_frame` for the header and masking (its own method for
   the odd cases it allows and wscodec does not encode: control frames over
-  125 bytes or fragmented, str payloads, a non-bytes mask key).
-
-Not patched: ``frame_buffer.recv_frame``. Its payload unmasking goes through
-``ABNF.mask`` (patched); the rest of its time is socket reads.
+  125 bytes or fragmented, str payloads, a non-bytes mask key);
+* ``frame_buffer.recv_frame``: websocket-client asks the socket for exactly
+  the bytes it needs next (header, length, mask, payload: up to four reads a
+  frame); the replacement reads ahead in 16 KiB blocks, keeps what it read in
+  ``frame_buffer.recv_buffer`` (so a timeout loses nothing and the next call
+  resumes), decodes the header in one go and unmasks with wscodec. The frame
+  is then checked by websocket-client's own ``ABNF.validate``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def _patches() -> List[Patch]:
         Patch(module, "ABNF.mask", _make_abnf_mask),
         Patch(module, "validate_utf8", _make_validate_utf8),
         Patch(module, "ABNF.format", _make_format),
+        Patch(module, "frame_buffer.recv_frame", _make_recv_frame),
     ]
 
 
@@ -128,6 +132,87 @@ def _make_format(original: Any) -> Callable[[Any], bytes]:
         )
 
     return format
+
+
+_READ_AHEAD = 16384
+
+
+def _make_recv_frame(original: Any) -> Callable[[Any], Any]:
+    abnf = importlib.import_module("websocket._abnf").ABNF
+    apply_mask: Callable[[Any, Any], bytes] = codec.apply_mask
+
+    def fast(self: Any) -> Any:
+        """Decode the next frame; None if ``recv`` returned something odd."""
+        data = b"".join(self.recv_buffer)
+        self.recv_buffer = [data] if data else []
+
+        def fill(size: int) -> bool:
+            nonlocal data
+            have = len(data)
+            if have >= size:
+                return True
+            chunks = [data]
+            while have < size:
+                chunk = self.recv(max(size - have, _READ_AHEAD))
+                if not isinstance(chunk, bytes):
+                    return False
+                chunks.append(chunk)
+                self.recv_buffer.append(chunk)  # kept if a later recv raises
+                have += len(chunk)
+            data = b"".join(chunks)
+            self.recv_buffer = [data]
+            return True
+
+        if not fill(2):
+            return None
+        head1 = data[0]
+        head2 = data[1]
+        length = head2 & 0x7F
+        start = 2
+        if length == 126:
+            if not fill(4):
+                return None
+            length = int.from_bytes(data[2:4], "big")
+            start = 4
+        elif length == 127:
+            if not fill(10):
+                return None
+            length = int.from_bytes(data[2:10], "big")
+            start = 10
+        has_mask = head2 >> 7
+        if has_mask:
+            start += 4
+        end = start + length
+        if not fill(end):
+            return None
+        payload = data[start:end]
+        if has_mask:
+            payload = apply_mask(payload, data[start - 4 : start])
+        rest = data[end:]
+        self.recv_buffer = [rest] if rest else []
+        self.clear()
+        return abnf(
+            head1 >> 7 & 1,
+            head1 >> 6 & 1,
+            head1 >> 5 & 1,
+            head1 >> 4 & 1,
+            head1 & 0xF,
+            has_mask,
+            payload,
+        )
+
+    def recv_frame(self: Any) -> Any:
+        """``frame_buffer.recv_frame`` reading ahead; the same frames and errors."""
+        _calls["frame_buffer.recv_frame"] += 1
+        if self.header is None and self.length is None and self.mask_value is None:
+            with self.lock:
+                frame = fast(self)
+            if frame is not None:
+                frame.validate(self.skip_utf8_validation)
+                return frame
+        return original(self)
+
+    return recv_frame
 
 
 def install(*, force: bool = False) -> bool:
