@@ -11,7 +11,7 @@ name                library
 ==================  =========================================================
 ``websockets``      websockets (frame parse/serialise, masking)
 ``wsproto``         wsproto, and simple-websocket / flask-sock on top of it
-``websocket_client`` websocket-client (masking, UTF-8, frame serialise)
+``websocket_client`` websocket-client (masking, UTF-8, frame parse/serialise)
 ``tornado``         tornado (masking)
 ``aiohttp``         aiohttp (masking on send)
 ``autobahn``        autobahn (masking, UTF-8)
