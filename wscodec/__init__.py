@@ -76,6 +76,7 @@ __all__ = [
     "parse_close_payload",
     "serve",
     "validate_utf8",
+    "install",
 ]
 
 apply_mask = _codec.apply_mask
@@ -90,3 +91,13 @@ from .broadcast import broadcast  # noqa: E402
 from .callbacks import CallbackClient  # noqa: E402
 from .client import ClientConnection, connect  # noqa: E402
 from .server import Server, ServerConnection, serve  # noqa: E402
+
+
+def __getattr__(name: str) -> object:
+    # Lazy: ``wscodec.install`` imports the integrations (never a peer library)
+    # only when first used.
+    if name == "install":
+        from .integrations import install
+
+        return install
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
