@@ -41,7 +41,9 @@ def large_inputs():
     # mask_expected, no limit; chunk sizes 255, 1, 7 then whole
     yield "frames", "large-masked-chunked", bytes([1, 0, 3, 255, 1, 7]) + frames
     yield "frames", "large-masked-whole", bytes([1, 0, 0]) + frames
-    unmasked = compiled.encode_frame(2, big[:40000], rsv1=True) + compiled.encode_frame(2, big[:300])
+    unmasked = compiled.encode_frame(2, big[:40000], rsv1=True) + compiled.encode_frame(
+        2, big[:300]
+    )
     yield "frames", "large-unmasked", bytes([0b00100000, 1, 2, 200, 13]) + unmasked
     yield "frames", "large-over-limit", bytes([(8 << 1) | 1, 0, 0]) + frames
     yield "utf8", "large-valid", bytes([2, 250, 3]) + text
