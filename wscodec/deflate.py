@@ -175,7 +175,12 @@ class PerMessageDeflate:
     # Receiving -------------------------------------------------------------------------
 
     def start_message(self) -> None:
-        if self._decompressor is None or self.remote_no_context_takeover:
+        # A peer may end a message with a block that has BFINAL set (RFC 7692
+        # section 7.2.3.4); its deflate stream is then over and the next
+        # message starts a new one: an ended decompressor would silently turn
+        # every later message into b"".
+        decompressor = self._decompressor
+        if decompressor is None or self.remote_no_context_takeover or decompressor.eof:
             self._decompressor = zlib.decompressobj(-self.remote_max_window_bits)
 
     def inflate(self, data: bytes, room: Optional[int], final: bool) -> bytes:

@@ -71,7 +71,7 @@ MAX_HEAD_SIZE = 65536
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 _REQUEST_LINE = re.compile(rb"([A-Z]+) (\S+) HTTP/(\d\.\d)")
-_STATUS_LINE = re.compile(rb"HTTP/(\d\.\d) (\d{3})(?: (.*))?")
+_STATUS_LINE = re.compile(rb"HTTP/(\d\.\d) ([1-5]\d\d)(?: (.*))?")  # 100-599 (RFC 9110)
 
 REASONS = {
     101: "Switching Protocols",
@@ -238,7 +238,11 @@ class HTTPReader:
         while True:
             end = buffer.find(b"\r\n", self._scanned)
             if end < 0:
-                if len(buffer) - self._start > self.max_line:
+                # A trailing CR may be the first half of the line break: the
+                # line itself is one byte shorter (so where the input is cut
+                # does not change which heads are accepted).
+                pending = len(buffer) - self._start - buffer.endswith(b"\r")
+                if pending > self.max_line:
                     raise self._too_long()
                 self._scanned = max(self._scanned, len(buffer) - 1)
                 if len(buffer) > self.max_size:

@@ -119,6 +119,10 @@ def _set_nogil_thresholds(mask=None, utf8=None):
 # full size up front when the size is bounded by the limit; with no limit, only
 # up to this size (beyond it, chunks are collected and joined at the end).
 cdef Py_ssize_t _UNBOUNDED_PREALLOC = 2**20
+# Even under a limit, never more than this on the word of a header alone: a
+# huge limit must not let a 14-byte header fail the allocation (MemoryError,
+# found by tests/fuzz) or reserve gigabytes before any payload arrives.
+cdef Py_ssize_t _BOUNDED_PREALLOC = 2**26
 
 cdef int _ALL_RSV = RSV1 | RSV2 | RSV3
 cdef int _PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
@@ -556,7 +560,8 @@ cdef class FrameParser:
             take = min(length - self._filled, size - pos)
             phase = self._filled & 3
             if self._payload is None:
-                if self._limit >= 0 or length <= _UNBOUNDED_PREALLOC:
+                if length <= _UNBOUNDED_PREALLOC or (
+                        self._limit >= 0 and length <= _BOUNDED_PREALLOC):
                     self._payload = PyBytes_FromStringAndSize(NULL, length)
                 else:
                     self._payload = []

@@ -1,0 +1,23 @@
+"""atheris target: the bounded HTTP reader and the handshake checks (pure Python).
+
+    python tests/fuzz/fuzz_handshake.py [libFuzzer flags] [corpus dirs or input files]
+
+The check itself is ``differential.check_handshake``; ``.ci/fuzz`` runs this target for a
+bounded time and tests/test_fuzz_regressions.py replays its corpus.
+"""
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports(include=["wscodec", "differential"]):
+    import differential
+
+
+def test_one_input(data: bytes) -> None:
+    differential.check_handshake(data)
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
