@@ -5,35 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 import time
 from typing import Any, Dict, Iterator, List
 
 import pytest
-from helpers import read_response
+from helpers import read_response, running_demo
 
 import wscodec
 from wscodec import ConnectionClosed, InvalidStatus, connect
-from wscodec.demo import ChatLimits, LocalBroker, Room, serve_demo
+from wscodec.demo import ChatLimits, LocalBroker, Room
 from wscodec.demo.chat import RateMeter, TokenBucket, validate_name
 from wscodec.demo.static import FILES, StaticFiles
 
 FAST = ChatLimits(rate=1000.0, burst=1000)
-
-
-@contextlib.contextmanager
-def running_demo(**options: Any) -> Iterator[Any]:
-    """The demo server on a free port, serving in a thread, shut down on exit."""
-    options.setdefault("close_timeout", 2.0)
-    server = serve_demo("127.0.0.1", 0, **options)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        thread.join(10)
-        assert not thread.is_alive()
 
 
 def recv_event(client: Any, kind: str, timeout: float = 5.0) -> Dict[str, Any]:
