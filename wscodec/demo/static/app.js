@@ -140,6 +140,7 @@
         showJoin(reason);
         return;
       }
+      if (attempts === 0 && me !== null) notice("Lost the connection to the server.");
       const delay = RETRY_DELAYS[Math.min(attempts, RETRY_DELAYS.length - 1)];
       attempts += 1;
       const why = event.code === 1001 ? "server went away" : "connection lost";
