@@ -262,6 +262,36 @@ def test_shutdown_sends_1001_and_joins():
         assert caught.value.code == 1001
 
 
+def test_shutdown_after_ctrl_c_in_serve_forever():
+    """``with serve(...) as s: s.serve_forever()`` then Ctrl-C: a clean 1001, no OSError."""
+    server = wscodec.serve(echo, "127.0.0.1", 0, close_timeout=2.0)
+    real_accept = server._accept
+    calls = []
+
+    def accept_then_interrupt():
+        calls.append(None)
+        if len(calls) > 1:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+        real_accept()
+
+    server._accept = accept_then_interrupt
+    clients = []
+
+    def connect_then_poke():
+        clients.append(connect(f"ws://127.0.0.1:{server.port}/"))
+        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+
+    poker = threading.Thread(target=connect_then_poke)
+    poker.start()
+    with pytest.raises(KeyboardInterrupt):
+        server.serve_forever()
+    poker.join(10)
+    server.shutdown()  # raised OSError (a closed wake-up socket) before the fix
+    with pytest.raises(ConnectionClosedOK) as caught:
+        clients[0].recv(timeout=5)
+    assert caught.value.code == 1001
+
+
 def test_close_with_code_and_reason_reaches_the_handler():
     received = []
 

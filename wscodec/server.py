@@ -167,7 +167,10 @@ class Server:
             self._shutting_down.set()
             serving = self._serving
         if serving:
-            self._wake_writer.send(b"\0")
+            try:
+                self._wake_writer.send(b"\0")
+            except OSError:  # the accept loop ended already (Ctrl-C) and closed it
+                pass
             if not self._stopped.wait(self.close_timeout):
                 self.logger.warning("the accept loop did not stop")
         else:
