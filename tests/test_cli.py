@@ -7,6 +7,7 @@ import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -164,10 +165,9 @@ def test_bad_command_lines_exit_2(args, message):
 
 
 def test_console_script_is_installed():
-    script = Path(sys.executable).with_name("wscodec")
-    result = subprocess.run(
-        [str(script), "info"], capture_output=True, text=True, timeout=30, env=ENV
-    )
+    script = shutil.which("wscodec", path=str(Path(sys.executable).parent))
+    assert script is not None, "the wscodec console script is not installed beside python"
+    result = subprocess.run([script, "info"], capture_output=True, text=True, timeout=30, env=ENV)
     assert result.returncode == 0
     assert f"backend: {wscodec.BACKEND}" in result.stdout
 
