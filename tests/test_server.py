@@ -279,6 +279,9 @@ def test_shutdown_after_ctrl_c_in_serve_forever():
 
     def connect_then_poke():
         clients.append(connect(f"ws://127.0.0.1:{server.port}/"))
+        deadline = time.monotonic() + 5
+        while not server.connections and time.monotonic() < deadline:
+            time.sleep(0.01)
         socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
 
     poker = threading.Thread(target=connect_then_poke)
@@ -287,6 +290,41 @@ def test_shutdown_after_ctrl_c_in_serve_forever():
         server.serve_forever()
     poker.join(10)
     server.shutdown()  # raised OSError (a closed wake-up socket) before the fix
+    with pytest.raises(ConnectionClosedOK) as caught:
+        clients[0].recv(timeout=5)
+    assert caught.value.code == 1001
+
+
+def test_handshake_ending_during_shutdown_still_gets_1001():
+    """A connection that opens while shutdown() runs is closed with 1001 too."""
+    entered, gate = threading.Event(), threading.Event()
+
+    def slow_process_request(connection, request):
+        entered.set()
+        gate.wait(5)  # until shutdown() has begun
+        return None
+
+    server = wscodec.serve(
+        echo, "127.0.0.1", 0, close_timeout=2.0, process_request=slow_process_request
+    )
+    accept_loop = threading.Thread(target=server.serve_forever, daemon=True)
+    accept_loop.start()
+    clients = []
+    opener = threading.Thread(
+        target=lambda: clients.append(connect(f"ws://127.0.0.1:{server.port}/"))
+    )
+    opener.start()
+    assert entered.wait(5)
+    stopper = threading.Thread(target=server.shutdown)
+    stopper.start()
+    deadline = time.monotonic() + 5
+    while not server._shutting_down.is_set() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gate.set()
+    opener.join(10)
+    stopper.join(10)
+    accept_loop.join(10)
+    assert not stopper.is_alive() and not accept_loop.is_alive()
     with pytest.raises(ConnectionClosedOK) as caught:
         clients[0].recv(timeout=5)
     assert caught.value.code == 1001

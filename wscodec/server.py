@@ -290,8 +290,15 @@ class Server:
             self._close_quietly(sock)  # process_request answered over plain HTTP
             return None
         with self._lock:
-            self._connections.add(connection)
+            # shutdown() closes the connections it finds; one whose handshake
+            # ended after shutdown() began is closed here, with the same code.
+            late = self._shutting_down.is_set()
+            if not late:
+                self._connections.add(connection)
         connection.start(leftover)
+        if late:
+            connection.close(CloseCode.GOING_AWAY, "server shutting down")
+            return None
         self.logger.info("%s: connection open %s", address, request.path)
         return connection
 
