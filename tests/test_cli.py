@@ -26,6 +26,8 @@ from wscodec.cli import _with_default_command, build_parser
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 COMMAND = [sys.executable, "-m", "wscodec"]
+# Piped input: wait this long for the last replies, generous for a busy machine.
+LINGER = ["--linger", "2"]
 
 
 def run(*args: str, input: str = "", timeout: float = 30) -> subprocess.CompletedProcess:
@@ -255,7 +257,9 @@ def test_unknown_host_is_one_line_and_exit_1():
 
 def test_connect_sends_lines_and_prints_replies():
     with running_server(echo) as server:
-        result = run("connect", f"ws://127.0.0.1:{server.port}/", input="hello\nwörld\n\nlast")
+        result = run(
+            "connect", f"ws://127.0.0.1:{server.port}/", *LINGER, input="hello\nwörld\n\nlast"
+        )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "< hello\n< wörld\n< \n< last\n"
     assert "connection closed: 1000" in result.stderr
@@ -269,9 +273,27 @@ def test_connect_prints_binary_and_server_messages():
             connection.send(message.upper())
 
     with running_server(greeter) as server:
-        result = run("connect", f"ws://127.0.0.1:{server.port}/", input="shout\n")
+        result = run("connect", f"ws://127.0.0.1:{server.port}/", *LINGER, input="shout\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "< welcome\n< (binary, 3 bytes) 0001fe\n< SHOUT\n"
+
+
+def test_connect_closes_at_end_of_input_even_if_the_server_keeps_talking():
+    def chatty(connection):
+        while True:
+            connection.send("tick")
+            try:
+                connection.recv(timeout=0.05)
+            except TimeoutError:
+                pass
+
+    with running_server(chatty) as server:
+        started = time.monotonic()
+        result = run("connect", f"ws://127.0.0.1:{server.port}/", "--linger", "0.3", input="bye\n")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("< tick\n")
+    assert elapsed < 15  # ten times the linger, plus starting Python
 
 
 def test_connect_reports_an_error_close_and_exits_1():
@@ -280,7 +302,7 @@ def test_connect_reports_an_error_close_and_exits_1():
         connection.close(1008, "go away")
 
     with running_server(strict) as server:
-        result = run("connect", f"ws://127.0.0.1:{server.port}/", input="hi\nmore\n")
+        result = run("connect", f"ws://127.0.0.1:{server.port}/", *LINGER, input="hi\nmore\n")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "wscodec: error: connection closed: 1008 (go away)"
@@ -293,8 +315,10 @@ def test_connect_to_the_demo_chat():
         json.dumps({"type": "join", "name": "piped"}),
         json.dumps({"type": "message", "text": "hi"}),
     ]
-    with running_demo() as server:
-        result = run("connect", f"ws://127.0.0.1:{server.port}/ws", input="\n".join(lines) + "\n")
+    with running_demo(stats_interval=60) as server:  # no stats to keep the client waiting
+        result = run(
+            "connect", f"ws://127.0.0.1:{server.port}/ws", *LINGER, input="\n".join(lines) + "\n"
+        )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line[2:]) for line in result.stdout.splitlines()]
     assert all(line.startswith("< ") for line in result.stdout.splitlines())

@@ -260,8 +260,8 @@ def client(args: argparse.Namespace, stdin: Optional[TextIO] = None) -> int:
     """``wscodec connect URI``: send stdin's lines, print what comes back.
 
     At the end of input the client waits until nothing has arrived for
-    ``--linger`` seconds (so replies to the last lines are printed), then
-    closes with 1000. Exits 0 on a normal close (1000 or 1001), 1 otherwise.
+    ``--linger`` seconds (so replies to the last lines are printed), at most
+    ten times that, then closes with 1000. Exits 0 on a normal close (1000 or 1001), 1 otherwise.
     """
     source = stdin or sys.stdin
     connection = _open(args.uri, args.timeout)
@@ -273,7 +273,10 @@ def client(args: argparse.Namespace, stdin: Optional[TextIO] = None) -> int:
             for line in source:
                 connection.send(line.rstrip("\r\n"))
                 last_activity[0] = time.monotonic()
-            while time.monotonic() - last_activity[0] < args.linger:
+            # Until nothing arrived for --linger seconds, but no more than ten
+            # times that: a server that never stops talking must not keep us.
+            give_up = time.monotonic() + 10 * args.linger
+            while time.monotonic() < give_up and time.monotonic() - last_activity[0] < args.linger:
                 if connection.wait_closed(0.05):
                     return
             connection.close()
@@ -393,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=0.5,
         metavar="SECONDS",
-        help="after the end of input, close once nothing arrived for this long (default 0.5)",
+        help="after the end of input, close once nothing arrived for this long, "
+        "or after ten times this long at most (default 0.5)",
     )
     connect_parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     connect_parser.set_defaults(run=client)
