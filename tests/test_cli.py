@@ -24,7 +24,7 @@ import wscodec
 from wscodec import ConnectionClosed, connect
 from wscodec.cli import _with_default_command, build_parser
 
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
 COMMAND = [sys.executable, "-m", "wscodec"]
 # Piped input: wait this long for the last replies, generous for a busy machine.
 LINGER = ["--linger", "2"]
@@ -80,9 +80,16 @@ class Running:
         finally:
             selector.close()
 
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 20) -> int:
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
         self.process.send_signal(sig)
-        return self.process.wait(timeout)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            # faulthandler (PYTHONFAULTHANDLER) prints every thread's stack on SIGABRT.
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(10)
+            stderr = self.process.stderr.read().decode() if self.process.stderr else ""
+            raise AssertionError(f"still running {timeout} s after {sig!r}:\n{stderr}") from None
 
     def output(self) -> str:
         assert self.process.stdout is not None

@@ -152,35 +152,35 @@ def _listen(host: str, port: int, make: Callable[[], Any]) -> Any:
         raise CommandError(f"cannot listen on {where}: {describe_os_error(error)}") from None
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def run_until_interrupted(server: Any, stream: TextIO) -> int:
-    """Serve until Ctrl-C or SIGTERM, then close every connection with 1001."""
+    """Serve until Ctrl-C (SIGINT) or SIGTERM, then close every connection with 1001.
+
+    The signals only set a flag that the main thread polls: no
+    KeyboardInterrupt is raised at an arbitrary point (inside a lock or a
+    join), so the shutdown always runs in full.
+    """
     thread = threading.Thread(target=server.serve_forever, name="wscodec-accept", daemon=True)
-    previous = None
+    stopping: List[int] = []
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    thread.start()
-    status = EXIT_OK
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
     try:
-        # join() with a timeout, so that the signal is seen promptly on every OS.
-        while thread.is_alive():
-            thread.join(0.25)
-        status = EXIT_FAILURE  # the accept loop died by itself
-    except KeyboardInterrupt:
-        pass
-    try:
+        thread.start()
+        while thread.is_alive() and not stopping:
+            time.sleep(0.1)
+        status = EXIT_OK if stopping else EXIT_FAILURE  # or the accept loop died by itself
         count = len(server.connections)
         print(f"shutting down: closing {count} connection(s) with 1001", file=stream, flush=True)
         server.shutdown()
         thread.join(5)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print("stopped", file=stream, flush=True)
     return status
 
