@@ -8,6 +8,7 @@ import threading
 from typing import Any, Callable, Iterator
 
 from wscodec import Server, serve
+from wscodec.demo import DemoServer, serve_demo
 from wscodec.handshake import HTTPReader, Response, accept_key
 
 
@@ -24,6 +25,21 @@ def running_server(handler: Callable[..., Any], **options: Any) -> Iterator[Serv
         server.shutdown()
         thread.join(10)
         assert not thread.is_alive(), "the accept loop did not stop"
+
+
+@contextlib.contextmanager
+def running_demo(port: int = 0, **options: Any) -> Iterator[DemoServer]:
+    """The demo server on a free port, serving in a thread, shut down on exit."""
+    options.setdefault("close_timeout", 2.0)
+    server = serve_demo("127.0.0.1", port, **options)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(10)
+        assert not thread.is_alive()
 
 
 def echo(connection: Any) -> None:

@@ -262,6 +262,74 @@ def test_shutdown_sends_1001_and_joins():
         assert caught.value.code == 1001
 
 
+def test_shutdown_after_ctrl_c_in_serve_forever():
+    """``with serve(...) as s: s.serve_forever()`` then Ctrl-C: a clean 1001, no OSError."""
+    server = wscodec.serve(echo, "127.0.0.1", 0, close_timeout=2.0)
+    real_accept = server._accept
+    calls = []
+
+    def accept_then_interrupt():
+        calls.append(None)
+        if len(calls) > 1:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+        real_accept()
+
+    server._accept = accept_then_interrupt
+    clients = []
+
+    def connect_then_poke():
+        clients.append(connect(f"ws://127.0.0.1:{server.port}/"))
+        deadline = time.monotonic() + 5
+        while not server.connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+
+    poker = threading.Thread(target=connect_then_poke)
+    poker.start()
+    with pytest.raises(KeyboardInterrupt):
+        server.serve_forever()
+    poker.join(10)
+    server.shutdown()  # raised OSError (a closed wake-up socket) before the fix
+    with pytest.raises(ConnectionClosedOK) as caught:
+        clients[0].recv(timeout=5)
+    assert caught.value.code == 1001
+
+
+def test_handshake_ending_during_shutdown_still_gets_1001():
+    """A connection that opens while shutdown() runs is closed with 1001 too."""
+    entered, gate = threading.Event(), threading.Event()
+
+    def slow_process_request(connection, request):
+        entered.set()
+        gate.wait(5)  # until shutdown() has begun
+        return None
+
+    server = wscodec.serve(
+        echo, "127.0.0.1", 0, close_timeout=2.0, process_request=slow_process_request
+    )
+    accept_loop = threading.Thread(target=server.serve_forever, daemon=True)
+    accept_loop.start()
+    clients = []
+    opener = threading.Thread(
+        target=lambda: clients.append(connect(f"ws://127.0.0.1:{server.port}/"))
+    )
+    opener.start()
+    assert entered.wait(5)
+    stopper = threading.Thread(target=server.shutdown)
+    stopper.start()
+    deadline = time.monotonic() + 5
+    while not server._shutting_down.is_set() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gate.set()
+    opener.join(10)
+    stopper.join(10)
+    accept_loop.join(10)
+    assert not stopper.is_alive() and not accept_loop.is_alive()
+    with pytest.raises(ConnectionClosedOK) as caught:
+        clients[0].recv(timeout=5)
+    assert caught.value.code == 1001
+
+
 def test_close_with_code_and_reason_reaches_the_handler():
     received = []
 

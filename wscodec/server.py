@@ -171,7 +171,10 @@ class Server:
             self._shutting_down.set()
             serving = self._serving
         if serving:
-            self._wake_writer.send(b"\0")
+            try:
+                self._wake_writer.send(b"\0")
+            except OSError:  # the accept loop ended already (Ctrl-C) and closed it
+                pass
             if not self._stopped.wait(self.close_timeout):
                 self.logger.warning("the accept loop did not stop")
         else:
@@ -291,8 +294,15 @@ class Server:
             self._close_quietly(sock)  # process_request answered over plain HTTP
             return None
         with self._lock:
-            self._connections.add(connection)
+            # shutdown() closes the connections it finds; one whose handshake
+            # ended after shutdown() began is closed here, with the same code.
+            late = self._shutting_down.is_set()
+            if not late:
+                self._connections.add(connection)
         connection.start(leftover)
+        if late:
+            connection.close(CloseCode.GOING_AWAY, "server shutting down")
+            return None
         self.logger.info("%s: connection open %s", address, request.path)
         return connection
 

@@ -1,0 +1,387 @@
+"""The demo chat over real sockets: protocol, history, limits, static files, origins."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from typing import Any, Dict, Iterator, List
+
+import pytest
+from helpers import read_response, running_demo
+
+import wscodec
+from wscodec import ConnectionClosed, InvalidStatus, connect
+from wscodec.demo import ChatLimits, LocalBroker, Room
+from wscodec.demo.chat import RateMeter, TokenBucket, validate_name
+from wscodec.demo.static import FILES, StaticFiles
+
+FAST = ChatLimits(rate=1000.0, burst=1000)
+
+
+def recv_event(client: Any, kind: str, timeout: float = 5.0) -> Dict[str, Any]:
+    """The next event of type ``kind`` (stats and other events in between are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        event = json.loads(client.recv(timeout=max(0.01, deadline - time.monotonic())))
+        if event["type"] == kind:
+            return event
+
+
+@contextlib.contextmanager
+def member(server: Any, name: str, **options: Any) -> Iterator[Any]:
+    """A client that joined as ``name`` (and read its welcome)."""
+    with connect(f"ws://127.0.0.1:{server.port}/ws", **options) as client:
+        client.send(json.dumps({"type": "join", "name": name}))
+        client.welcome = recv_event(client, "welcome")
+        yield client
+
+
+def closed_with(client: Any, timeout: float = 5.0) -> tuple:
+    """Read until the server closes the connection; its (code, reason)."""
+    deadline = time.monotonic() + timeout
+    with pytest.raises(ConnectionClosed):
+        while time.monotonic() < deadline:
+            client.recv(timeout=max(0.01, deadline - time.monotonic()))
+    return client.close_code, client.close_reason
+
+
+def http_get(port: int, path: str, method: str = "GET"):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        response = read_response(sock)
+        body = response.body
+        sock.settimeout(5)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        response.body = body
+        return response
+
+
+# The chat over WebSocket ---------------------------------------------------------------
+
+
+def test_join_message_leave_between_two_members():
+    with running_demo() as server, member(server, "alice") as alice:
+        welcome = alice.welcome
+        assert welcome["name"] == "alice"
+        assert welcome["users"] == ["alice"]
+        assert welcome["history"] == []
+        assert welcome["backend"] == wscodec.BACKEND
+        assert recv_event(alice, "join")["name"] == "alice"  # her own notice
+        with member(server, "bob") as bob:
+            assert bob.welcome["users"] == ["alice", "bob"]
+            joined = recv_event(alice, "join")
+            assert joined["name"] == "bob" and joined["users"] == ["alice", "bob"]
+            bob.send(json.dumps({"type": "message", "text": "  hello <b>alice</b>  "}))
+            for client in (alice, bob):
+                said = recv_event(client, "message")
+                assert said["name"] == "bob"
+                assert said["text"] == "hello <b>alice</b>"  # stripped, never altered
+                assert isinstance(said["time"], int)
+        left = recv_event(alice, "leave")
+        assert left["name"] == "bob" and left["users"] == ["alice"]
+
+
+def test_names_are_made_unique_and_normalised():
+    with running_demo() as server, member(server, "  al   ice ") as first:
+        assert first.welcome["name"] == "al ice"
+        with member(server, "al ice") as second, member(server, "al ice") as third:
+            assert second.welcome["name"] == "al ice (2)"
+            assert third.welcome["name"] == "al ice (3)"
+            assert third.welcome["users"] == ["al ice", "al ice (2)", "al ice (3)"]
+
+
+def test_newcomer_gets_the_last_50_messages():
+    with running_demo(limits=FAST) as server, member(server, "talker") as talker:
+        for number in range(60):
+            talker.send(json.dumps({"type": "message", "text": f"message {number}"}))
+        for number in range(60):  # all said, in order
+            assert recv_event(talker, "message")["text"] == f"message {number}"
+        with member(server, "late") as late:
+            history = late.welcome["history"]
+            assert [m["text"] for m in history] == [f"message {n}" for n in range(10, 60)]
+            assert {m["name"] for m in history} == {"talker"}
+
+
+def test_stats_reach_the_clients():
+    with running_demo(limits=FAST, stats_interval=0.1) as server, member(server, "a") as a:
+        a.send(json.dumps({"type": "message", "text": "one"}))
+        recv_event(a, "message")
+        stats = recv_event(a, "stats")
+        assert stats["backend"] == wscodec.BACKEND
+        assert stats["online"] == 1
+        assert stats["messages"] == 1
+        assert stats["in_rate"] > 0 and stats["out_rate"] > 0
+
+
+# Abuse: a close code for the abuser, service as usual for everyone else ------------------
+
+LIMITS = ChatLimits(max_message_bytes=2048, max_text=100, max_name=10, rate=2.0, burst=3)
+
+
+def _join_then(server: Any, messages: List[Any]) -> tuple:
+    with member(server, "abuser") as client:
+        for message in messages:
+            try:
+                client.send(message)
+            except ConnectionClosed:
+                break
+        return closed_with(client)
+
+
+@pytest.mark.parametrize(
+    "messages, code, reason",
+    [
+        (["x" * 3000], 1009, None),  # larger than max_size: the codec refuses it
+        ([json.dumps({"type": "message", "text": "y" * 101})], 1009, "message too long"),
+        (["{not json"], 1008, "invalid JSON"),
+        (["[1, 2]"], 1008, "expected a JSON object"),
+        ([b"\x00\x01"], 1003, "text messages only"),
+        ([json.dumps({"type": "shout", "text": "hi"})], 1008, "unknown message type"),
+        ([json.dumps({"type": "message", "text": 42})], 1008, "text must be a string"),
+        ([json.dumps({"type": "join", "name": "again"})], 1008, "unknown message type"),
+        (
+            [json.dumps({"type": "message", "text": f"{n}"}) for n in range(20)],
+            1008,
+            "rate limit exceeded",
+        ),
+    ],
+    ids=[
+        "oversize",
+        "long-text",
+        "bad-json",
+        "not-object",
+        "binary",
+        "unknown",
+        "bad-text",
+        "rejoin",
+        "rate",
+    ],
+)
+def test_abuse_closes_the_abuser_only(messages, code, reason):
+    with running_demo(limits=LIMITS) as server, member(server, "bystander") as bystander:
+        got_code, got_reason = _join_then(server, messages)
+        assert got_code == code
+        if reason is not None:
+            assert got_reason == reason
+        # The server goes on serving: the bystander saw the abuser leave and can talk.
+        assert recv_event(bystander, "leave")["name"] == "abuser"
+        bystander.send(json.dumps({"type": "message", "text": "still here"}))
+        assert recv_event(bystander, "message")["text"] == "still here"
+        with member(server, "newcomer") as newcomer:
+            assert newcomer.welcome["users"] == ["bystander", "newcomer"]
+
+
+def test_rate_limit_allows_the_burst_then_refills():
+    limits = ChatLimits(rate=20.0, burst=3)
+    with running_demo(limits=limits) as server, member(server, "steady") as client:
+        for round_ in range(3):
+            for n in range(3):
+                client.send(json.dumps({"type": "message", "text": f"{round_}.{n}"}))
+            for n in range(3):
+                assert recv_event(client, "message")["text"] == f"{round_}.{n}"
+            time.sleep(0.2)  # 4 tokens back, capped at the burst of 3
+        assert client.state is wscodec.connection.State.OPEN
+
+
+@pytest.mark.parametrize(
+    "join, reason",
+    [
+        ({"type": "join", "name": "x" * 11}, "invalid nickname"),
+        ({"type": "join", "name": "   "}, "invalid nickname"),
+        ({"type": "join", "name": "bell\x07"}, "invalid nickname"),
+        ({"type": "join", "name": 7}, "invalid nickname"),
+        ({"type": "message", "text": "hi"}, "join expected"),
+    ],
+)
+def test_bad_join_is_a_policy_violation(join, reason):
+    with running_demo(limits=LIMITS) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/ws") as client:
+            client.send(json.dumps(join))
+            assert closed_with(client) == (1008, reason)
+        with member(server, "x" * 10) as ok:  # the longest name allowed
+            assert ok.welcome["name"] == "x" * 10
+
+
+def test_silent_connection_is_closed_after_the_join_timeout():
+    with running_demo(limits=ChatLimits(join_timeout=0.3)) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/ws") as client:
+            assert closed_with(client) == (1008, "join expected")
+
+
+def test_shutdown_closes_members_with_1001():
+    with running_demo() as server, member(server, "a") as a:
+        server.shutdown()
+        assert closed_with(a)[0] == 1001
+
+
+# The page over plain HTTP -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(FILES))
+def test_static_files_are_served_with_their_type(path):
+    _name, content_type = FILES[path]
+    with running_demo() as server:
+        response = http_get(server.port, path)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == content_type
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "connect-src 'self'" in response.headers["Content-Security-Policy"]
+    assert int(response.headers["Content-Length"]) == len(response.body) > 0
+    assert response.body == StaticFiles().get(path)
+
+
+def test_index_links_its_assets():
+    page = StaticFiles().get("/").decode()
+    assert 'src="app.js"' in page and 'href="style.css"' in page
+    script = StaticFiles().get("/app.js").decode()
+    # User data only ever goes through textContent: no HTML parsing sinks at all.
+    for sink in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script
+    assert '"/ws"' in script and "location.host" in script
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nope",
+        "/static/app.js",
+        "/../pyproject.toml",
+        "/..%2f..%2fpyproject.toml",
+        "/%2e%2e/wscodec/__init__.py",
+        "/app.js/../index.html",
+        "//etc/passwd",
+        "/chat.py",
+        "/__init__.py",
+        "/APP.JS",
+    ],
+)
+def test_other_paths_are_404(path):
+    with running_demo() as server:
+        response = http_get(server.port, path)
+    assert response.status == 404
+    assert response.body == b"not found\n"
+
+
+def test_query_string_is_ignored_and_other_methods_refused():
+    with running_demo() as server:
+        assert http_get(server.port, "/?v=2").status == 200
+        refused = http_get(server.port, "/", method="POST")
+        assert refused.status == 405 and refused.headers["Allow"] == "GET"
+        # /ws without the upgrade headers: the WebSocket endpoint asks for an upgrade.
+        assert http_get(server.port, "/ws").status == 426
+
+
+def test_websocket_on_other_paths_is_refused():
+    with running_demo() as server:
+        with pytest.raises(InvalidStatus) as caught:
+            connect(f"ws://127.0.0.1:{server.port}/chat")
+        assert caught.value.response.status == 404
+
+
+def test_cross_origin_websocket_is_refused():
+    with running_demo() as server:
+        uri = f"ws://127.0.0.1:{server.port}/ws"
+        with pytest.raises(InvalidStatus) as caught:
+            connect(uri, origin="http://evil.example")
+        assert caught.value.response.status == 403
+        with connect(uri, origin=f"http://127.0.0.1:{server.port}") as same:
+            same.send(json.dumps({"type": "join", "name": "local"}))
+            assert recv_event(same, "welcome")["name"] == "local"
+
+
+# The pieces ----------------------------------------------------------------------------------
+
+
+class FakeConnection:
+    """Records what the room sends (a stand-in for a SyncConnection)."""
+
+    def __init__(self) -> None:
+        self.sent: List[Dict[str, Any]] = []
+
+    def send_nowait(self, message: str) -> bool:
+        self.sent.append(json.loads(message))
+        return True
+
+    def kinds(self) -> List[str]:
+        return [m["type"] for m in self.sent]
+
+
+def test_two_rooms_on_one_broker_share_everything():
+    """Two processes' rooms on a shared broker behave as one room (the Redis case)."""
+    broker = LocalBroker()
+    first, second = Room(broker), Room(broker)
+    ann, ben = FakeConnection(), FakeConnection()
+    assert first.join(ann, "ann", ChatLimits()) == "ann"
+    assert second.join(ben, "ann", ChatLimits()) == "ann (2)"
+    second.say("ann (2)", "hi from the other worker")
+    assert ann.sent[-1]["text"] == "hi from the other worker"
+    assert first.users == second.users == ["ann", "ann (2)"]
+    assert first.history == second.history
+    first.leave(ann)
+    assert ben.sent[-1] == {**ben.sent[-1], "type": "leave", "name": "ann", "users": ["ann (2)"]}
+    assert ann.kinds() == ["welcome", "join", "join", "message"]
+    first.close()
+    second.say("ann (2)", "after close")
+    assert len(first.history) == 1 and len(second.history) == 2
+
+
+def test_room_ignores_malformed_broker_events():
+    broker = LocalBroker()
+    room = Room(broker, history=2)
+    listener = FakeConnection()
+    room.join(listener, "l", ChatLimits())
+    broker.publish("chat", "not json")
+    broker.publish("chat", json.dumps({"no": "type"}))
+    for n in range(3):
+        room.say("l", str(n))
+    assert [m["text"] for m in room.history] == ["1", "2"]
+    assert listener.kinds() == ["welcome", "join", "message", "message", "message"]
+
+
+def test_token_bucket():
+    now = [0.0]
+    bucket = TokenBucket(rate=2.0, burst=3, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    now[0] += 0.5  # one token back
+    assert [bucket.take() for _ in range(2)] == [True, False]
+    now[0] += 100  # never more than the burst
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_rate_meter():
+    now = [1000.0]
+    meter = RateMeter(window=5.0, clock=lambda: now[0])
+    assert meter.rate() == 0
+    meter.add(10)
+    now[0] += 4.0
+    meter.add(10)
+    assert meter.rate() == pytest.approx(20 / 4.0)
+    now[0] += 3.0  # the first 10 are out of the window
+    assert meter.rate() == pytest.approx(10 / 5.0)
+    assert meter.total == 20
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("alice", "alice"),
+        ("  a  b\tc ", "a b c"),
+        ("é" * 24, "é" * 24),
+        ("é" * 25, None),
+        ("", None),
+        ("\u200b", None),  # a format character, invisible
+        ("a\nb", "a b"),
+        ("a\x00b", None),
+        (None, None),
+        (["alice"], None),
+    ],
+)
+def test_validate_name(name, expected):
+    assert validate_name(name, 24) == expected
