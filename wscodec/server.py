@@ -115,6 +115,7 @@ class Server:
         self._threads: Set[threading.Thread] = set()
         self._connections: Set[ServerConnection] = set()
         self._shutting_down = threading.Event()
+        self._close_with: Tuple[int, str] = (CloseCode.GOING_AWAY, "server shutting down")
         self._stopped = threading.Event()
         self._serving = False
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -164,6 +165,7 @@ class Server:
             self._stopped.wait(self.close_timeout)
             return
         with self._lock:
+            self._close_with = (code, reason)
             self._shutting_down.set()
             serving = self._serving
         if serving:
@@ -291,7 +293,10 @@ class Server:
             return None
         with self._lock:
             self._connections.add(connection)
+            closing = self._close_with if self._shutting_down.is_set() else None
         connection.start(leftover)
+        if closing is not None:  # shutdown() began after the 101 left and missed this one
+            connection.close(*closing)
         self.logger.info("%s: connection open %s", address, request.path)
         return connection
 
