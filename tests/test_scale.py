@@ -2,7 +2,8 @@
 
 Tests marked ``redis`` start and stop their own ``redis-server`` (Debian's
 package) on a free 127.0.0.1 port, without persistence. Without the binary
-they skip, except in CI (``CI`` set) where they fail: ``.ci/run`` installs it.
+they skip, except in CI (``CI`` set) on Linux where they fail: ``.ci/run``
+installs it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 
 from wscodec import ConnectionClosed, connect
 from wscodec.brokers import LocalBroker, broker_from_url
+from wscodec.workers import can_reuse_port
 
 REDIS_SERVER = os.environ.get("WSCODEC_REDIS_SERVER") or shutil.which("redis-server") or ""
 COMMAND = [sys.executable, "-m", "wscodec"]
@@ -50,18 +52,22 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
 
 
 def running_pid(pid: int) -> bool:
-    """Whether ``pid`` is a live process (zombies count as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:  # pragma: no cover - no /proc
+    """Whether ``pid`` is a live process (zombies count as gone where /proc tells)."""
+    if os.path.isdir("/proc"):
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
             return False
-        return True
+    try:  # pragma: no cover - no /proc
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+#: The worker tests send POSIX signals to processes.
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
 # A real redis-server ------------------------------------------------------------------
@@ -114,7 +120,7 @@ class RedisServer:
 def redis_server() -> Iterator[RedisServer]:
     if not REDIS_SERVER:
         reason = "redis-server not found (apt-get install redis-server)"
-        if os.environ.get("CI"):
+        if os.environ.get("CI") and sys.platform.startswith("linux"):
             pytest.fail(f"{reason}; CI installs it: see .ci/run")
         pytest.skip(f"{reason}; CI installs it, set CI=1 to make this a failure")
     server = RedisServer()
@@ -371,11 +377,15 @@ def chat_port(process: Command) -> int:
 # Worker processes ------------------------------------------------------------------------------
 
 
+@posix_only
 def test_workers_spread_connections_and_a_killed_worker_is_replaced():
     with workers("--app", "echo") as (process, port, pids):
         assert len(pids) == 2
         seen = {worker_of(port) for _ in range(24)}
-        assert seen == pids  # SO_REUSEPORT spread the connections over both
+        if can_reuse_port():
+            assert seen == pids  # SO_REUSEPORT spread the connections over both
+        else:  # pragma: no cover - one shared socket: whoever accepts first
+            assert seen <= pids
 
         victim = min(pids)
         os.kill(victim, signal.SIGKILL)
@@ -385,7 +395,7 @@ def test_workers_spread_connections_and_a_killed_worker_is_replaced():
         assert replacement not in pids and running_pid(replacement)
         survivors = (pids - {victim}) | {replacement}
         seen = {worker_of(port) for _ in range(24)}
-        assert seen == survivors
+        assert seen == survivors if can_reuse_port() else seen <= survivors
 
         process.process.send_signal(signal.SIGTERM)
         assert process.process.wait(20) == 0
@@ -395,6 +405,7 @@ def test_workers_spread_connections_and_a_killed_worker_is_replaced():
             assert not running_pid(pid)
 
 
+@posix_only
 def test_ctrl_c_stops_every_worker_and_closes_their_connections_with_1001():
     with workers("--app", "echo") as (process, port, pids):
         client = connect(f"ws://127.0.0.1:{port}/", open_timeout=5, close_timeout=2)
@@ -406,6 +417,7 @@ def test_ctrl_c_stops_every_worker_and_closes_their_connections_with_1001():
         assert not any(running_pid(pid) for pid in pids)
 
 
+@posix_only
 def test_a_killed_supervisor_leaves_no_orphan_workers():
     with workers("--app", "echo") as (process, port, pids):
         process.process.kill()
@@ -415,6 +427,7 @@ def test_a_killed_supervisor_leaves_no_orphan_workers():
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+@posix_only
 def test_workers_share_one_inherited_socket_without_so_reuseport():
     """The portable path: one listening socket, inherited by every worker."""
     script = (
@@ -477,6 +490,7 @@ def test_serve_on_a_port_in_use_is_one_line():
 # The chat across nodes ------------------------------------------------------------------------
 
 
+@posix_only
 @pytest.mark.redis
 def test_two_demo_servers_sharing_redis_form_one_room_and_survive_an_outage(redis_server):
     with (
@@ -487,7 +501,11 @@ def test_two_demo_servers_sharing_redis_form_one_room_and_survive_an_outage(redi
         alice = ChatClient(port1, "alice")
         bob = ChatClient(port2, "bob")
         assert alice.welcome["worker"] != bob.welcome["worker"]  # two processes
-        assert bob.welcome["users"] == ["alice", "bob"]  # alice's join reached node 2
+        # Alice's join reaches node 2 through Redis: before bob came (he is told
+        # in his welcome) or just after (he gets the join event).
+        if bob.welcome["users"] != ["alice", "bob"]:
+            assert bob.welcome["users"] == ["bob"]
+            assert bob.next("join", name="alice")["users"] == ["alice", "bob"]
         assert alice.next("join", name="bob")["users"] == ["alice", "bob"]
 
         alice.say("hello from node 1")
@@ -499,6 +517,7 @@ def test_two_demo_servers_sharing_redis_form_one_room_and_survive_an_outage(redi
         # History lives in Redis, capped at 50: a newcomer on either node gets it.
         for n in range(3):
             alice.say(f"filler {n}")
+        assert bob.next("message", text="filler 2")  # so node 1 has written them to Redis
         carol = ChatClient(port2, "carol")
         texts = [m["text"] for m in carol.welcome["history"]]
         assert texts[:2] == ["hello from node 1", "hello from node 2"]
@@ -541,6 +560,7 @@ def test_two_demo_servers_sharing_redis_form_one_room_and_survive_an_outage(redi
         assert "reachable again" in stderr
 
 
+@posix_only
 @pytest.mark.redis
 def test_demo_with_two_workers_and_redis_is_one_room(redis_server):
     with command("demo", "--port", "0", "--workers", "2", "--broker", redis_server.url) as process:
