@@ -4,6 +4,8 @@ Subcommands:
 
 - ``wscodec`` or ``wscodec demo``: the live chat demo, page and WebSocket on one port;
 - ``wscodec echo``: a bare echo server, for benchmarks and conformance suites;
+- ``wscodec serve``: the demo (or ``--app echo|relay``) from ``--workers``
+  processes, fanned out across them through ``--broker redis://...``;
 - ``wscodec connect URI``: an interactive client; lines typed are sent,
   messages received are printed after ``< ``;
 - ``wscodec info``: version, backend and build details.
@@ -202,10 +204,16 @@ def demo(args: argparse.Namespace) -> int:
     """``wscodec demo``: the chat page and its WebSocket endpoint on one port."""
     from .demo import WS_PATH, serve_demo
 
+    if args.workers > 1:  # scale-out (issue 11): the supervisor runs the demo
+        args.app = "demo"
+        return serve_workers(args)
+    broker = _broker(args.broker)
     server = _listen(
         args.host,
         args.port,
-        lambda: serve_demo(args.host, args.port, open_timeout=5.0, close_timeout=2.0),
+        lambda: serve_demo(
+            args.host, args.port, broker=broker, open_timeout=5.0, close_timeout=2.0
+        ),
     )
     base = f"{url_host(args.host)}:{server.port}"
     print(f"wscodec {__version__} demo chat, backend: {_backend.BACKEND}", flush=True)
@@ -232,6 +240,77 @@ def echo(args: argparse.Namespace) -> int:
     print(f"wscodec {__version__} echo server on ws://{base}/, backend: {_backend.BACKEND}")
     print("press Ctrl-C to stop", flush=True)
     return run_until_interrupted(server, sys.stdout)
+
+
+# wscodec serve: worker processes and a broker (issue 11) ---------------------------
+
+
+def _broker(url: Optional[str]) -> Any:
+    """The broker ``--broker`` names, or a one-line error."""
+    from .brokers import broker_from_url
+
+    try:
+        return broker_from_url(url)
+    except (ValueError, ImportError) as error:
+        raise CommandError(str(error), EXIT_USAGE) from None
+
+
+def serve_workers(args: argparse.Namespace) -> int:
+    """``wscodec serve``: ``--app`` from ``--workers`` processes, fanned out by ``--broker``."""
+    from .apps import app_factory
+    from .workers import Supervisor
+
+    _broker(args.broker).close()  # a bad URL or a missing redis package fails here, once
+    options: dict[str, Any] = {}
+    if args.app in ("demo", "relay"):
+        options["broker_url"] = args.broker
+    supervisor = Supervisor(
+        app_factory(args.app, **options),
+        args.host,
+        args.port,
+        workers=args.workers,
+        shutdown_timeout=5.0,
+        stream=sys.stdout,
+    )
+    _listen(args.host, args.port, supervisor.start)
+    scheme = "http" if args.app == "demo" else "ws"
+    print(
+        f"wscodec {__version__} {args.app} on {scheme}://{url_host(args.host)}:{supervisor.port}/ "
+        f"with {args.workers} worker(s), broker: {args.broker or 'local'}",
+        flush=True,
+    )
+    if args.workers > 1 and not args.broker and args.app != "echo":
+        print("note: without --broker each worker fans out to its own connections only")
+    print("press Ctrl-C to stop", flush=True)
+    supervisor.run()
+    return EXIT_OK
+
+
+def _workers(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: not a number") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {count}: at least 1")
+    return count
+
+
+def _add_scale_options(parser: argparse.ArgumentParser, workers: int) -> None:
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=workers,
+        metavar="N",
+        help=f"processes accepting on the port, restarted if they die (default {workers})",
+    )
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        default=None,
+        help="fan-out backend: redis://HOST:PORT/DB shares rooms across workers and "
+        "machines (default: in-process)",
+    )
 
 
 # wscodec connect -------------------------------------------------------------------
@@ -362,7 +441,23 @@ def build_parser() -> argparse.ArgumentParser:
         "on one port. Ctrl-C closes every connection with 1001 and stops.",
     )
     _add_listen_options(demo_parser)
+    _add_scale_options(demo_parser, workers=1)
     demo_parser.set_defaults(run=demo)
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="an app from worker processes, fanned out through a broker",
+        description="Serve --app (demo: the chat; echo; relay: every text message to "
+        "every connection) from --workers processes on one port, restarting those that "
+        "die; --broker redis://... fans messages out across workers and machines. "
+        "Ctrl-C or SIGTERM stops every worker.",
+    )
+    _add_listen_options(serve_parser)
+    serve_parser.add_argument(
+        "--app", choices=["demo", "echo", "relay"], default="demo", help="(default demo)"
+    )
+    _add_scale_options(serve_parser, workers=1)
+    serve_parser.set_defaults(run=serve_workers)
 
     echo_parser = commands.add_parser(
         "echo",

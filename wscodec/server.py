@@ -119,6 +119,7 @@ class Server:
         self._threads: Set[threading.Thread] = set()
         self._connections: Set[ServerConnection] = set()
         self._shutting_down = threading.Event()
+        self._close_with: Tuple[int, str] = (CloseCode.GOING_AWAY, "server shutting down")
         self._stopped = threading.Event()
         self._serving = False
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -168,6 +169,7 @@ class Server:
             self._stopped.wait(self.close_timeout)
             return
         with self._lock:
+            self._close_with = (code, reason)
             self._shutting_down.set()
             serving = self._serving
         if serving:
@@ -296,12 +298,12 @@ class Server:
         with self._lock:
             # shutdown() closes the connections it finds; one whose handshake
             # ended after shutdown() began is closed here, with the same code.
-            late = self._shutting_down.is_set()
-            if not late:
+            late = self._close_with if self._shutting_down.is_set() else None
+            if late is None:
                 self._connections.add(connection)
         connection.start(leftover)
-        if late:
-            connection.close(CloseCode.GOING_AWAY, "server shutting down")
+        if late is not None:
+            connection.close(*late)
             return None
         self.logger.info("%s: connection open %s", address, request.path)
         return connection

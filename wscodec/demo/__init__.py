@@ -17,9 +17,10 @@ import logging
 import urllib.parse
 from typing import Any, List, Optional
 
+from ..brokers import Broker, LocalBroker
 from ..handshake import Request, Response, reject
 from ..server import Server, ServerConnection, serve
-from .chat import Broker, ChatApp, ChatLimits, LocalBroker, Room
+from .chat import ChatApp, ChatLimits, Room
 from .static import StaticFiles
 
 __all__ = [

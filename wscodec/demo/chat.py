@@ -15,11 +15,14 @@ codec, a chat text longer than ``max_text`` characters 1009, a binary message
 1003, and invalid JSON, a bad nickname, an unknown message type or sending
 faster than the rate limit 1008.
 
-Fan-out goes through a :class:`Broker` (publish and subscribe on a named
-channel). :class:`LocalBroker` keeps everything in this process; a broker
-backed by Redis or the like lets several processes share one room, because a
-:class:`Room` derives its state (who is online, the history) only from the
-events it receives from its broker.
+Fan-out goes through a :class:`~wscodec.brokers.Broker` (publish and
+subscribe on a named channel, see :mod:`wscodec.brokers`).
+:class:`~wscodec.brokers.LocalBroker` keeps everything in this process;
+:class:`~wscodec.brokers.redis.RedisBroker` lets several processes and
+machines share one room, because a :class:`Room` derives its state (who is
+online, the history) only from the events it receives from its broker, and
+takes the history a newcomer gets from the broker when the broker keeps one
+(Redis: a list capped at ``history`` entries).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import threading
 import time
 import unicodedata
@@ -35,6 +39,7 @@ from typing import Any, Callable, Deque, Dict, List, NoReturn, Optional, Set
 
 from .. import __version__, _backend
 from ..broadcast import broadcast
+from ..brokers import Broker, LocalBroker
 from ..exceptions import ConnectionClosed
 from ..protocol import CloseCode
 from ..sync import Data, SyncConnection
@@ -51,62 +56,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("wscodec.demo")
-
-#: A subscriber: called with each message published on its channel.
-Deliver = Callable[[str], None]
-#: Returned by :meth:`Broker.subscribe`; call it to stop receiving.
-Unsubscribe = Callable[[], None]
-
-
-class Broker:
-    """Publish/subscribe of text messages on named channels.
-
-    Implementations must deliver the messages of one channel to every
-    subscriber, the publisher's own included, in one order for everyone.
-    """
-
-    def publish(self, channel: str, message: str) -> None:
-        """Send ``message`` to every subscriber of ``channel``."""
-        raise NotImplementedError
-
-    def subscribe(self, channel: str, callback: Deliver) -> Unsubscribe:
-        """Call ``callback(message)`` for each message published on ``channel``."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release what the broker holds (connections, threads)."""
-
-
-class LocalBroker(Broker):
-    """The in-process broker: callbacks run in the publisher's thread, in order.
-
-    A lock serialises deliveries, so every subscriber sees the messages of a
-    channel in the same order even when several threads publish at once.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._subscribers: Dict[str, List[Deliver]] = {}
-
-    def publish(self, channel: str, message: str) -> None:
-        with self._lock:
-            for callback in list(self._subscribers.get(channel, ())):
-                try:
-                    callback(message)
-                except Exception:  # one broken subscriber must not starve the others
-                    logger.exception("subscriber of %r failed", channel)
-
-    def subscribe(self, channel: str, callback: Deliver) -> Unsubscribe:
-        with self._lock:
-            self._subscribers.setdefault(channel, []).append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                callbacks = self._subscribers.get(channel, [])
-                if callback in callbacks:
-                    callbacks.remove(callback)
-
-        return unsubscribe
 
 
 @dataclass(frozen=True)
@@ -241,7 +190,8 @@ class Room:
                 "type": "welcome",
                 "name": given,
                 "users": self._users(),
-                "history": list(self._history),
+                "history": self._history_for_newcomer(),
+                "worker": os.getpid(),
                 "backend": _backend.BACKEND,
                 "version": __version__,
                 "limits": {"max_text": limits.max_text, "max_name": limits.max_name},
@@ -253,7 +203,8 @@ class Room:
 
     def say(self, name: str, text: str) -> None:
         """Publish a chat message from ``name``."""
-        self._publish({"type": "message", "name": name, "text": text, "time": _now_ms()})
+        event = {"type": "message", "name": name, "text": text, "time": _now_ms()}
+        self._publish(event, keep=self._history.maxlen or 0)
 
     def leave(self, connection: SyncConnection) -> None:
         """Remove ``connection``; everyone left gets the ``leave`` notice."""
@@ -289,6 +240,7 @@ class Room:
         return {
             "type": "stats",
             "backend": _backend.BACKEND,
+            "worker": os.getpid(),
             "online": online,
             "messages": self.received.total,
             "in_rate": round(self.received.rate(), 2),
@@ -317,8 +269,24 @@ class Room:
             given = f"{name} ({number})"
         return given
 
-    def _publish(self, event: Dict[str, Any]) -> None:
-        self.broker.publish(self.channel, json.dumps(event))
+    def _publish(self, event: Dict[str, Any], keep: int = 0) -> None:
+        self.broker.publish(self.channel, json.dumps(event), keep=keep)
+
+    def _history_for_newcomer(self) -> List[Dict[str, Any]]:
+        """The broker's shared history (Redis) when it has one, else what this room saw."""
+        limit = self._history.maxlen or 0
+        shared = self.broker.history(self.channel, limit) if limit else None
+        if shared is None:
+            return list(self._history)
+        events = []
+        for raw in shared:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("type") == "message":
+                events.append(event)
+        return events
 
     def _on_event(self, raw: str) -> None:
         try:
