@@ -159,6 +159,14 @@ def test_chat_in_two_pages_then_server_restart(browser, demo):
     say(bob, "Hi alice, bob here")
     wait_for_message(alice, "bob", "Hi alice, bob here")
 
+    # Chromium offers permessage-deflate by itself; the server accepted it, so
+    # the messages above travelled compressed (RSV1) both ways.
+    connections = demo.server.connections
+    assert len(connections) == 2
+    for connection in connections:
+        assert connection.protocol.deflate is not None
+        assert "permessage-deflate" in connection.response.headers["Sec-WebSocket-Extensions"]
+
     # Markup in a message is shown as text, never run or rendered.
     attack = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"><b>bold</b>'
     say(bob, attack)
