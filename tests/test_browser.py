@@ -50,19 +50,27 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         _unavailable("Playwright is not installed (pip install -e '.[test]')")
     if not os.access(CHROMIUM, os.X_OK):
         _unavailable(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=ARGS,
-            viewport={"width": 1000, "height": 640},
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+    # .ci/sanitize preloads ASan into this process and so into its children;
+    # Playwright's driver and chromium are not ours and hang with it. Our code
+    # (the demo server, in this process) stays instrumented.
+    preload = os.environ.pop("LD_PRELOAD", None)
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                str(tmp_path / "profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=ARGS,
+                viewport={"width": 1000, "height": 640},
+            )
+            context.set_default_timeout(TIMEOUT_MS)
+            try:
+                yield context
+            finally:
+                context.close()
+    finally:
+        if preload is not None:
+            os.environ["LD_PRELOAD"] = preload
 
 
 class DemoThread:
