@@ -278,3 +278,35 @@ def test_messages_before_the_peers_close_can_still_be_answered(server):
     assert [f.opcode for f in frames] == [Opcode.TEXT, Opcode.CLOSE]
     with pytest.raises(ConnectionClosedOK):
         server.send_text("after the close went out")
+
+
+@pytest.mark.parametrize("max_message_size", [None, 2**25])
+def test_arriving_frames_are_not_copied_again_and_again(max_message_size):
+    # Fail-fast UTF-8 looks at each piece of a frame as it arrives; it must
+    # only ever take the new bytes of a text frame, and none of a binary one.
+    payload = bytes(range(256)) * 4096
+    copied = []
+
+    class CountingParser:
+        def __init__(self, parser):
+            self._parser = parser
+
+        def feed(self, data):
+            return self._parser.feed(data)
+
+        def pending_payload(self, offset=0):
+            pending = self._parser.pending_payload(offset)
+            if pending is not None:
+                copied.append(len(pending[2]))
+            return pending
+
+    for opcode in (Opcode.BINARY, Opcode.TEXT):
+        copied.clear()
+        wire = client_frame(opcode, payload if opcode is Opcode.BINARY else b"x" * len(payload))
+        connection = Connection(Role.SERVER, max_message_size=max_message_size)
+        connection._parser = CountingParser(connection._parser)
+        for start in range(0, len(wire), 4096):
+            connection.receive_data(wire[start : start + 4096])
+        assert connection.failure is None
+        limit = 0 if opcode is Opcode.BINARY else len(payload)
+        assert sum(copied) <= limit, (opcode, sum(copied))

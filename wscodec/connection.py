@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple, Union
 
@@ -94,6 +95,7 @@ Event = Union[TextMessage, BinaryMessage, Ping, Pong, CloseReceived]
 
 _MAX_REASON = 123  # a close frame holds 125 bytes, 2 of them for the code
 _MASK_POOL = 1024  # masking keys drawn from os.urandom at a time
+_PAST_THE_END = sys.maxsize  # a pending_payload() offset that returns no data
 
 
 class Connection:
@@ -199,11 +201,13 @@ class Connection:
 
     def _check_partial_text(self) -> Optional[ProtocolError]:
         """Validate the part of a text frame received so far (fail fast within a frame)."""
-        pending = self._parser.pending_payload(self._validated)
+        # First look at the frame without copying its payload (an offset past
+        # the end gives no data): a large binary frame must cost nothing here.
+        pending = self._parser.pending_payload(_PAST_THE_END)
         if pending is None:
             return None
-        opcode, rsv1, data = pending
-        if rsv1 or not data:
+        opcode, rsv1, _ = pending
+        if rsv1:
             return None  # compressed: validated once inflated
         if opcode is Opcode.TEXT and self._message_opcode is None:
             if self._validated == 0:
@@ -213,6 +217,9 @@ class Connection:
             and self._message_opcode is Opcode.TEXT
             and not self._compressed
         ):
+            return None
+        data = self._parser.pending_payload(self._validated)[2]
+        if not data:
             return None
         self._validated += len(data)
         if not self._utf8.feed(data):

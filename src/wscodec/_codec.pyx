@@ -486,12 +486,21 @@ cdef class FrameParser:
         if self._error is not None or not self._in_payload:
             return None
         start = min(start, self._filled)
-        if self._payload is None:
+        if self._payload is None or start == self._filled:
             data = b""
         elif type(self._payload) is bytes:
             data = self._payload[start:self._filled]
         else:
-            data = b"".join(self._payload)[start:]
+            # Chunks of an unbounded frame: copy only those past ``start``, so
+            # that asking again and again as the frame arrives stays linear.
+            pieces = []
+            position = 0
+            for chunk in self._payload:
+                end = position + len(chunk)
+                if end > start:
+                    pieces.append(chunk[max(start - position, 0):])
+                position = end
+            data = b"".join(pieces)
         return (_OPCODES[self._first & 0x0F], (self._first & RSV1) != 0, data)
 
     def feed(self, data):
