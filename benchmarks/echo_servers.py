@@ -1,23 +1,22 @@
 """Echo servers for ``python -m benchmarks server``, one per process.
 
-    python -m benchmarks.echo_servers KIND [--deflate] [--lifetime SECONDS]
+    python -m benchmarks.echo_servers KIND [--lifetime SECONDS]
 
 Starts the echo server KIND on a free port of 127.0.0.1, prints ``PORT <n>``
 on stdout once it listens, and serves until its standard input closes (the
 parent went away) or ``--lifetime`` seconds have passed, whichever comes
 first. Every server echoes each message as it came (binary as binary), with
-no size limit, no keepalive pings and, unless ``--deflate``, no
-permessage-deflate.
+no size limit, no keepalive pings and no permessage-deflate.
 
-For the pure-Python wscodec, run ``wscodec`` with ``WSCODEC_NO_EXTENSIONS=1``
-in the environment (``wscodec-python`` does that check).
+``wscodec-python`` expects ``WSCODEC_NO_EXTENSIONS=1`` in its environment
+(the parent sets it). ``wscodec-gil`` is the compiled backend with its
+kernels never releasing the GIL, to measure what releasing it is worth.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
@@ -25,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional
 KINDS = (
     "wscodec",
     "wscodec-python",
+    "wscodec-gil",
     "websockets-sync",
     "websockets-asyncio",
     "aiohttp",
@@ -56,11 +56,16 @@ async def async_wait_for_stop(lifetime: float) -> None:
     await asyncio.get_running_loop().run_in_executor(None, wait_for_stop, lifetime)
 
 
-def serve_wscodec(deflate: bool, lifetime: float) -> None:
+def serve_wscodec(kind: str, lifetime: float) -> None:
     import wscodec
+    from wscodec import _backend
 
-    if os.environ.get("WSCODEC_EXPECT_BACKEND", wscodec.BACKEND) != wscodec.BACKEND:
-        raise SystemExit(f"wscodec backend is {wscodec.BACKEND}")
+    expected = "python" if kind == "wscodec-python" else "cython"
+    if wscodec.BACKEND != expected:
+        raise SystemExit(f"wscodec backend is {wscodec.BACKEND}, not {expected}")
+    if kind == "wscodec-gil":
+        assert _backend.compiled_codec is not None
+        _backend.compiled_codec._set_nogil_thresholds(mask=1 << 62, utf8=1 << 62)
 
     def echo(connection: Any) -> None:
         for message in connection:
@@ -70,7 +75,7 @@ def serve_wscodec(deflate: bool, lifetime: float) -> None:
         echo,
         "127.0.0.1",
         0,
-        compression="deflate" if deflate else None,
+        compression=None,
         ping_interval=None,
         max_size=None,
     )
@@ -81,7 +86,7 @@ def serve_wscodec(deflate: bool, lifetime: float) -> None:
     server.shutdown()
 
 
-def serve_websockets_sync(deflate: bool, lifetime: float) -> None:
+def serve_websockets_sync(kind: str, lifetime: float) -> None:
     from websockets.sync.server import serve
 
     def echo(connection: Any) -> None:
@@ -92,7 +97,7 @@ def serve_websockets_sync(deflate: bool, lifetime: float) -> None:
         echo,
         "127.0.0.1",
         0,
-        compression="deflate" if deflate else None,
+        compression=None,
         ping_interval=None,
         max_size=None,
     )
@@ -103,7 +108,7 @@ def serve_websockets_sync(deflate: bool, lifetime: float) -> None:
     server.shutdown()
 
 
-async def serve_websockets_asyncio(deflate: bool, lifetime: float) -> None:
+async def serve_websockets_asyncio(kind: str, lifetime: float) -> None:
     from websockets.asyncio.server import serve
 
     async def echo(connection: Any) -> None:
@@ -114,7 +119,7 @@ async def serve_websockets_asyncio(deflate: bool, lifetime: float) -> None:
         echo,
         "127.0.0.1",
         0,
-        compression="deflate" if deflate else None,
+        compression=None,
         ping_interval=None,
         max_size=None,
     ) as server:
@@ -122,11 +127,11 @@ async def serve_websockets_asyncio(deflate: bool, lifetime: float) -> None:
         await async_wait_for_stop(lifetime)
 
 
-async def serve_aiohttp(deflate: bool, lifetime: float) -> None:
+async def serve_aiohttp(kind: str, lifetime: float) -> None:
     from aiohttp import WSMsgType, web
 
     async def echo(request: Any) -> Any:
-        connection = web.WebSocketResponse(compress=deflate, max_msg_size=0)
+        connection = web.WebSocketResponse(compress=False, max_msg_size=0)
         await connection.prepare(request)
         async for message in connection:
             if message.type is WSMsgType.BINARY:
@@ -148,9 +153,7 @@ async def serve_aiohttp(deflate: bool, lifetime: float) -> None:
     await runner.cleanup()
 
 
-async def serve_picows(deflate: bool, lifetime: float) -> None:
-    if deflate:
-        raise SystemExit("picows has no permessage-deflate")
+async def serve_picows(kind: str, lifetime: float) -> None:
     from picows import WSListener, WSMsgType, ws_create_server
 
     class Echo(WSListener):  # type: ignore[misc]
@@ -171,6 +174,7 @@ async def serve_picows(deflate: bool, lifetime: float) -> None:
 SERVERS: Dict[str, Callable[[bool, float], Any]] = {
     "wscodec": serve_wscodec,
     "wscodec-python": serve_wscodec,
+    "wscodec-gil": serve_wscodec,
     "websockets-sync": serve_websockets_sync,
     "websockets-asyncio": serve_websockets_asyncio,
     "aiohttp": serve_aiohttp,
@@ -181,10 +185,9 @@ SERVERS: Dict[str, Callable[[bool, float], Any]] = {
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.echo_servers")
     parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("--deflate", action="store_true")
     parser.add_argument("--lifetime", type=float, default=3600.0)
     args = parser.parse_args(argv)
-    result = SERVERS[args.kind](args.deflate, args.lifetime)
+    result = SERVERS[args.kind](args.kind, args.lifetime)
     if asyncio.iscoroutine(result):
         asyncio.run(result)
     return 0

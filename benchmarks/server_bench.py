@@ -37,6 +37,8 @@ ORDER = (
     "aiohttp",
     "picows",
 )
+# Only when asked for (--servers): the compiled backend with GIL-holding kernels.
+EXTRA = ("wscodec-gil",)
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -44,8 +46,8 @@ def available() -> Tuple[List[str], Dict[str, str]]:
     """The server kinds this interpreter can run, and why the others are left out."""
     kinds: List[str] = []
     notes: Dict[str, str] = {}
-    for kind in ORDER:
-        if kind == "wscodec" and wscodec.BACKEND != "cython":
+    for kind in ORDER + EXTRA:
+        if kind in ("wscodec", "wscodec-gil") and wscodec.BACKEND != "cython":
             notes[kind] = "compiled backend not built"
             continue
         module = {"websockets-sync": "websockets", "websockets-asyncio": "websockets"}.get(
@@ -70,9 +72,6 @@ def environment(kind: str) -> Dict[str, str]:
     env.pop("WSCODEC_NO_EXTENSIONS", None)
     if kind == "wscodec-python":
         env["WSCODEC_NO_EXTENSIONS"] = "1"
-        env["WSCODEC_EXPECT_BACKEND"] = "python"
-    elif kind == "wscodec":
-        env["WSCODEC_EXPECT_BACKEND"] = "cython"
     return env
 
 
@@ -150,11 +149,15 @@ def run(args: argparse.Namespace) -> int:
     kinds, notes = available()
     if args.servers:
         wanted = args.servers.split(",")
-        unknown = [k for k in wanted if k not in ORDER]
+        unknown = [k for k in wanted if k not in ORDER + EXTRA]
         if unknown:
-            print(f"unknown servers: {unknown}; choose from {list(ORDER)}", file=sys.stderr)
+            print(f"unknown servers: {unknown}; choose from {ORDER + EXTRA}", file=sys.stderr)
             return 2
         kinds = [k for k in kinds if k in wanted]
+    else:
+        kinds = [k for k in kinds if k not in EXTRA]
+        for kind in EXTRA:
+            notes.pop(kind, None)
     if args.quick:
         seconds, warmup, repeat = 0.25, 0.1, 1
         sizes = [256, 1 << 20]
@@ -319,4 +322,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="interleaved repeats (median)")
     parser.add_argument("--clients", default="1,50", help="client counts (1,50)")
     parser.add_argument("--sizes", default="256,8192,1048576", help="message sizes in bytes")
-    parser.add_argument("--servers", help="comma-separated subset of: " + ",".join(ORDER))
+    parser.add_argument("--servers", help="comma-separated subset of: " + ",".join(ORDER + EXTRA))
