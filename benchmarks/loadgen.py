@@ -15,9 +15,9 @@ server and as little as possible: one thread, one epoll set, every socket
 non-blocking. Each client's masked frame is encoded once (one masking key per
 client, reused: the server still unmasks every byte) and each echo is only
 counted, byte by byte, against the known length of the unmasked frame. The
-first echo of every client and the last one are compared in full with the
-expected frame, so a server that answers wrongly (or in several frames) fails
-the run instead of being timed.
+first echo of every client (and normally one more as the window closes) is
+compared in full with the expected frame, so a server that answers wrongly
+(or in several frames) fails the run instead of being timed.
 """
 
 from __future__ import annotations

@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"unknown servers: {unknown}; choose from {ORDER + EXTRA}", file=sys.stderr)
             return 2
         kinds = [k for k in kinds if k in wanted]
+        notes = {k: v for k, v in notes.items() if k in wanted}
     else:
         kinds = [k for k in kinds if k not in EXTRA]
         for kind in EXTRA:
