@@ -1,6 +1,7 @@
 """``python -m benchmarks``: wscodec next to its peers, as ratios to memcpy.
 
     python -m benchmarks [codec] [--quick] [--json] [--only mask,utf8,parse,encode]
+    python -m benchmarks server [--quick] [--json] [--seconds S] [--repeat N] [--servers ...]
 
 Installs nothing: the peers (websockets, aiohttp, wsproto, wsaccel, autobahn,
 picows) are compared when they import and listed as missing otherwise. Every
@@ -10,7 +11,9 @@ are what compare across machines.
 A progress line on stderr says what is running.
 
 Subcommands: ``codec`` (the default) times the kernels, parser and encoder.
-``server`` (end-to-end servers) is reserved for a later change.
+``server`` runs echo servers (wscodec's threaded server on both backends and
+the installed peers) each in its own process and drives them all with the
+same load generator process: see ``benchmarks/server_bench.py``.
 """
 
 from __future__ import annotations
@@ -137,10 +140,9 @@ def print_table(report: Dict[str, Any]) -> None:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    # Reserved: end-to-end server comparisons (echo servers over loopback)
-    # will live here, reusing timing.py and peers.py.
-    print("benchmarks server: not implemented yet (see issue 7)", file=sys.stderr)
-    return 2
+    from . import server_bench
+
+    return server_bench.run(args)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -162,7 +164,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         target.add_argument(
             "--budget", type=float, default=0.2, help="seconds per timing (default 0.2)"
         )
-    commands.add_parser("server", help="end-to-end server comparison (not implemented yet)")
+    from .server_bench import add_arguments
+
+    add_arguments(
+        commands.add_parser(
+            "server", help="echo servers over loopback: round trips/s, one load generator"
+        )
+    )
     args = parser.parse_args(argv)
     if args.command == "server":
         return run_server(args)

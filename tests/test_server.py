@@ -51,6 +51,22 @@ def test_echo_round_trip(size):
     assert client.close_code == 1000
 
 
+def test_large_and_small_messages_alternate():
+    # Large messages switch the readers to their large receive buffer, runs of
+    # small ones switch them back; nothing may be lost or reordered either way.
+    large = [os.urandom(3 * 2**20 + 17), os.urandom(2**20)]
+    options = {"max_size": None, "compression": None}
+    with running_server(echo, **options) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/", **options) as client:
+            for round_ in range(3):
+                client.send(large[round_ % 2])
+                assert client.recv(timeout=10) == large[round_ % 2]
+                small = [os.urandom(n) for n in range(1, 60)]
+                for message in small:
+                    client.send(message)
+                assert [client.recv(timeout=10) for _ in small] == small
+
+
 def test_fragmented_messages_and_ping():
     with running_server(echo, fragment_size=1000) as server:
         with connect(f"ws://127.0.0.1:{server.port}/", fragment_size=333) as client:

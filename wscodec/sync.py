@@ -37,6 +37,12 @@ __all__ = ["Data", "PongWaiter", "SyncConnection"]
 
 Data = Union[str, bytes]
 _RECEIVE_BUFFER = 65536
+# A read that fills the buffer means more is waiting (a large message): the
+# reader switches to a buffer this large, so a 1 MiB message takes a few reads
+# (and a few parser calls) instead of sixteen, and back to the small one after
+# _SHRINK_AFTER reads in a row that the small one would have held.
+_LARGE_RECEIVE_BUFFER = 1 << 20
+_SHRINK_AFTER = 16
 
 
 class PongWaiter(threading.Event):
@@ -408,8 +414,9 @@ class SyncConnection:
                 pass
 
     def _read_loop(self) -> None:
-        buffer = bytearray(_RECEIVE_BUFFER)
-        view = memoryview(buffer)
+        small = memoryview(bytearray(_RECEIVE_BUFFER))
+        buffer = small
+        small_reads = 0
         deadline: Optional[float] = None
         try:
             if self._leftover:
@@ -430,7 +437,16 @@ class SyncConnection:
                     with self._mutex:
                         self.protocol.receive_eof()
                     break
-                self._receive(view[:count])
+                self._receive(buffer[:count])
+                if count == len(buffer):
+                    if buffer is small:
+                        buffer = memoryview(bytearray(_LARGE_RECEIVE_BUFFER))
+                    small_reads = 0
+                elif buffer is not small:
+                    small_reads = small_reads + 1 if count <= _RECEIVE_BUFFER else 0
+                    if small_reads >= _SHRINK_AFTER:
+                        buffer = small
+                        small_reads = 0
         except Exception:  # never let a reader die silently
             self.logger.exception("%s: reader failed", self.remote_address)
             with self._mutex:
