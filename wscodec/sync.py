@@ -28,6 +28,7 @@ import time
 import uuid
 from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Union
 
+from ._inbox import Inbox, ReadTurn
 from .connection import BinaryMessage, Connection, Pong, Role, State, TextMessage
 from .exceptions import ConnectionClosed, ConnectionClosedOK
 from .handshake import Request, Response
@@ -36,13 +37,14 @@ from .protocol import CloseCode
 __all__ = ["Data", "PongWaiter", "SyncConnection"]
 
 Data = Union[str, bytes]
+_poll = getattr(select, "poll", None)  # absent on Windows
 _RECEIVE_BUFFER = 65536
-# A read that fills the buffer means more is waiting (a large message): the
-# reader switches to a buffer this large, so a 1 MiB message takes a few reads
-# (and a few parser calls) instead of sixteen, and back to the small one after
-# _SHRINK_AFTER reads in a row that the small one would have held.
 _LARGE_RECEIVE_BUFFER = 1 << 20
 _SHRINK_AFTER = 16
+# How long the application may stay away from recv() before the background
+# reader reads in its place (answering pings and closes); also how often that
+# reader checks whether it can hand reading back.
+_READER_GRACE = 0.05
 
 
 class PongWaiter(threading.Event):
@@ -54,73 +56,34 @@ class PongWaiter(threading.Event):
         self.latency: Optional[float] = None
 
 
-class _MessageQueue:
-    """A bounded FIFO of received messages that can be closed.
+class _ReceiveBuffer:
+    """Where the socket is read into, sized to what arrives.
 
-    ``get`` hands out every message still queued before it reports the close,
-    so nothing received before a clean close is lost.
+    A read that fills the buffer means more is waiting (a large message): the
+    next reads use a 1 MiB buffer, so a 1 MiB message takes a few reads (and a
+    few parser calls) instead of sixteen; after _SHRINK_AFTER reads in a row
+    that the small buffer would have held, the small one is used again.
     """
 
-    def __init__(self, maxsize: int) -> None:
-        self._items: Deque[Data] = collections.deque()
-        self._maxsize = maxsize
-        self._condition = threading.Condition()
-        self._closed = False
-        self._discarding = False
-        self._waiting = 0  # threads blocked in get()
+    def __init__(self) -> None:
+        self._small = memoryview(bytearray(_RECEIVE_BUFFER))
+        self._view = self._small
+        self._small_reads = 0
 
-    def put(self, item: Data) -> None:
-        with self._condition:
-            while len(self._items) >= self._maxsize and not self._closed:
-                self._condition.wait()
-            if not self._closed and not self._discarding:
-                self._items.append(item)
-                self._condition.notify_all()
-
-    def pending(self) -> bool:
-        with self._condition:
-            return bool(self._items)
-
-    def wait_idle(self, timeout: float) -> None:
-        """Wait until every message was taken and the application waits for more.
-
-        That is when it has finished with what it received (answered it, for
-        example); gives up after ``timeout`` seconds.
-        """
-        with self._condition:
-            self._condition.wait_for(
-                lambda: (not self._items and self._waiting > 0) or self._closed or self._discarding,
-                timeout,
-            )
-
-    def discard_new(self) -> None:
-        """Drop messages from now on (the application closed the connection)."""
-        with self._condition:
-            self._discarding = True
-            self._maxsize = len(self._items) + 1
-            self._condition.notify_all()
-
-    def get(self, timeout: Optional[float]) -> Optional[Data]:
-        """The next message; None once closed and drained; TimeoutError if none in time."""
-        with self._condition:
-            self._waiting += 1
-            self._condition.notify_all()
-            try:
-                ready = self._condition.wait_for(lambda: self._items or self._closed, timeout)
-            finally:
-                self._waiting -= 1
-            if not ready:
-                raise TimeoutError("no message received in time")
-            if self._items:
-                item = self._items.popleft()
-                self._condition.notify_all()
-                return item
-            return None
-
-    def close(self) -> None:
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
+    def read(self, sock: socket.socket) -> memoryview:
+        """Read what the socket has (empty at EOF); valid until the next read."""
+        view = self._view
+        count = sock.recv_into(view)
+        if count == len(view):
+            if view is self._small:
+                self._view = memoryview(bytearray(_LARGE_RECEIVE_BUFFER))
+            self._small_reads = 0
+        elif view is not self._small:
+            self._small_reads = self._small_reads + 1 if count <= _RECEIVE_BUFFER else 0
+            if self._small_reads >= _SHRINK_AFTER:
+                self._view = self._small
+                self._small_reads = 0
+        return view[:count]
 
 
 class SyncConnection:
@@ -165,7 +128,10 @@ class SyncConnection:
             self.remote_address = self.local_address = None
         self._mutex = threading.Lock()  # protocol state and socket writes
         self._message_lock = threading.Lock()  # one (fragmented) message at a time
-        self._messages = _MessageQueue(max_queue)
+        self._messages = Inbox(max_queue, _READER_GRACE)
+        self._buffer = _ReceiveBuffer()
+        self._close_held = False  # our close frame waits until the application is idle
+        self._finished = False
         self._pings: Dict[bytes, PongWaiter] = {}
         self._done = threading.Event()  # the reader finished and the socket is closed
         self._write_shut = False
@@ -181,7 +147,8 @@ class SyncConnection:
     def start(self, leftover: bytes = b"") -> None:
         """Start the reader (and keepalive) threads once the handshake is done."""
         self.socket.settimeout(self.write_timeout)
-        self._leftover = leftover
+        if leftover:
+            self._receive(leftover, direct=True)
         self._reader.start()
         if self.ping_interval is not None:
             pinger = threading.Thread(target=self._keepalive, name=f"wscodec-ping-{self.id}")
@@ -216,11 +183,29 @@ class SyncConnection:
         seconds, and :class:`ConnectionClosed` once the connection is closed
         and every message received before the close has been returned.
         """
-        item = self._messages.get(timeout)
-        if item is None:
-            self._done.wait(self.close_timeout)
-            raise self.protocol.close_exception()
-        return item
+        deadline = None if timeout is None else time.monotonic() + timeout
+        inbox = self._messages
+        inbox.enter()
+        try:
+            while True:
+                if self._close_held and not inbox.pending():
+                    self._release_held_close()  # the application is done with what came first
+                may_read = self.protocol.state is State.OPEN and not self._done.is_set()
+                if not may_read:
+                    inbox.read_in_background()
+                item = inbox.take(deadline, may_read)
+                if item is None:
+                    break
+                if not isinstance(item, ReadTurn):
+                    return item
+                try:
+                    self._read_directly(deadline)
+                finally:
+                    inbox.release_read()
+        finally:
+            inbox.leave()
+        self._done.wait(self.close_timeout)
+        raise self.protocol.close_exception()
 
     def __iter__(self) -> Iterator[Data]:
         """Messages until the connection closes normally (an error close raises)."""
@@ -356,6 +341,7 @@ class SyncConnection:
         cannot keep the reader from seeing the peer's close frame.
         """
         self._messages.discard_new()
+        self._messages.read_in_background()
         with self._mutex:
             if self.protocol.state is State.OPEN and not self._done.is_set():
                 self.protocol.send_close(code, reason)
@@ -377,6 +363,7 @@ class SyncConnection:
     def _abort(self) -> None:
         """Drop the TCP connection at once; the reader wakes up and cleans up."""
         self._messages.discard_new()
+        self._messages.read_in_background()
         try:
             self.socket.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -413,40 +400,34 @@ class SyncConnection:
             except OSError:
                 pass
 
-    def _read_loop(self) -> None:
-        small = memoryview(bytearray(_RECEIVE_BUFFER))
-        buffer = small
-        small_reads = 0
-        deadline: Optional[float] = None
+    def _read_directly(self, deadline: Optional[float]) -> None:
+        """Read once in the application's thread, waiting in recv() until ``deadline``."""
+        if deadline is not None and not self._readable_before(deadline):
+            raise TimeoutError("no message received in time")
         try:
-            if self._leftover:
-                self._receive(self._leftover)
-            while True:
-                if self.protocol.state is not State.OPEN:
-                    if deadline is None:
-                        deadline = time.monotonic() + self.close_timeout
-                    if not self._readable_before(deadline):
-                        break
-                try:
-                    count = self.socket.recv_into(buffer)
-                except socket.timeout:
-                    continue
-                except OSError:
-                    count = 0
-                if count == 0:
-                    with self._mutex:
-                        self.protocol.receive_eof()
+            data = self._buffer.read(self.socket)
+        except socket.timeout:
+            return
+        except OSError:
+            data = memoryview(b"")
+        try:
+            if data:
+                self._receive(data, direct=True)
+                return
+            with self._mutex:
+                self.protocol.receive_eof()
+        except Exception:  # never let a reader fail silently
+            self.logger.exception("%s: reader failed", self.remote_address)
+            with self._mutex:
+                self.protocol.receive_eof()
+        self._finish()
+
+    def _read_loop(self) -> None:
+        """The background reader: reads whenever the application does not."""
+        try:
+            while self._messages.wait_background_turn():
+                if self._read_in_turn():
                     break
-                self._receive(buffer[:count])
-                if count == len(buffer):
-                    if buffer is small:
-                        buffer = memoryview(bytearray(_LARGE_RECEIVE_BUFFER))
-                    small_reads = 0
-                elif buffer is not small:
-                    small_reads = small_reads + 1 if count <= _RECEIVE_BUFFER else 0
-                    if small_reads >= _SHRINK_AFTER:
-                        buffer = small
-                        small_reads = 0
         except Exception:  # never let a reader die silently
             self.logger.exception("%s: reader failed", self.remote_address)
             with self._mutex:
@@ -454,43 +435,85 @@ class SyncConnection:
         finally:
             self._finish()
 
+    def _read_in_turn(self) -> bool:
+        """Read until the application takes reading back (False) or the end (True)."""
+        deadline: Optional[float] = None
+        while True:
+            if self._close_held:
+                self._messages.wait_idle(self.close_timeout)
+                self._release_held_close()
+            if self.protocol.state is not State.OPEN or self._done.is_set():
+                self._messages.read_in_background()
+                if deadline is None:
+                    deadline = time.monotonic() + self.close_timeout
+                if not self._readable_before(deadline):
+                    return True
+            elif self._messages.hand_back():
+                return False
+            elif self._messages.app_waiting and not self._readable_before(
+                time.monotonic() + _READER_GRACE
+            ):
+                continue  # look again whether the application can read itself
+            try:
+                data = self._buffer.read(self.socket)
+            except socket.timeout:
+                continue
+            except OSError:
+                data = memoryview(b"")
+            if not data:
+                with self._mutex:
+                    self.protocol.receive_eof()
+                return True
+            self._receive(data)
+
     def _readable_before(self, deadline: float) -> bool:
-        """Wait for data (or EOF) until ``deadline``; False if none came."""
+        """Wait for data (or EOF) until ``deadline``; False if none came.
+
+        True too when the socket cannot be waited on (closed meanwhile): the
+        read that follows then reports the end.
+        """
         pending = getattr(self.socket, "pending", None)
         if pending is not None and pending():
             return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
+        remaining = max(0.0, deadline - time.monotonic())  # at 0, one look without waiting
         try:
+            if _poll is not None:  # select() cannot wait on descriptors above 1023
+                poller = _poll()
+                poller.register(self.socket, select.POLLIN)
+                return bool(poller.poll(remaining * 1000))
             readable, _, _ = select.select([self.socket], [], [], remaining)
         except (OSError, ValueError):
-            return False
+            return True
         return bool(readable)
 
-    def _receive(self, data: Union[bytes, memoryview]) -> None:
+    def _receive(self, data: Union[bytes, memoryview], direct: bool = False) -> None:
+        """Process bytes read by the application's thread (``direct``) or the background reader."""
         with self._mutex:
             events = self.protocol.receive_data(data)
             # When the peer closed (or broke the protocol) right after sending
             # messages, hold our close frame back until the application has
             # dealt with them: its answers go out first, and the close with them.
-            hold = self.protocol.close_pending and (
+            if self.protocol.close_pending and (
                 any(isinstance(event, (TextMessage, BinaryMessage)) for event in events)
                 or self._messages.pending()
-            )
-            if not hold:
+            ):
+                self._close_held = True
+            else:
                 self._flush_quietly()
+        put = self._messages.put_nowait if direct else self._messages.put
         for event in events:
             if isinstance(event, (TextMessage, BinaryMessage)):
-                self._messages.put(event.data)
+                put(event.data)
             elif isinstance(event, Pong):
                 self._pong_received(event.data)
         failure = self.protocol.failure
         if failure is not None:
             self.logger.info("%s: failing the connection: %s", self.remote_address, failure)
-        if hold:
-            self._messages.wait_idle(self.close_timeout)
-            with self._mutex:
+
+    def _release_held_close(self) -> None:
+        with self._mutex:
+            if self._close_held:
+                self._close_held = False
                 self._flush_quietly()
 
     def _flush_quietly(self) -> None:
@@ -516,7 +539,11 @@ class SyncConnection:
             waiter.set()
 
     def _finish(self) -> None:
+        """Close the socket and wake everyone waiting (once, by whichever reader ends)."""
         with self._mutex:
+            if self._finished:
+                return
+            self._finished = True
             if self.protocol.state is not State.CLOSED:
                 self.protocol.receive_eof()
         try:
