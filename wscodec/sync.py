@@ -2,18 +2,21 @@
 
 :class:`SyncConnection` is what the threaded server hands to its handler and
 what :func:`wscodec.connect` returns. It wraps the sans-I/O
-:class:`~wscodec.connection.Connection` with a socket and two threads of its
-own: a reader, which parses incoming bytes and answers pings and closes at
-once (even while the application is busy), and, when keepalive is on, a
-pinger. Messages reach the application through a bounded queue, so a handler
-that stops reading stops the reader too and TCP pushes back on the peer.
+:class:`~wscodec.connection.Connection` with a socket. The thread waiting in
+:meth:`SyncConnection.recv` reads and parses the socket itself, so a message
+reaches it without a hand-off to another thread. While the application is
+away from ``recv()`` (busy, or only sending), a background reader of the
+connection's own takes over after a short grace period: pings and the
+closing handshake are answered even then, and messages queue up to
+``max_queue``, after which TCP pushes back on the peer (see
+:mod:`wscodec._inbox`). When keepalive is on, a pinger thread sends pings.
 
 Writes happen in the thread that calls :meth:`SyncConnection.send`, under a
-lock that keeps frames whole and in order; the socket's timeout bounds how
-long a write may wait on a peer that does not read (``write_timeout``), after
-which the connection is dropped. :meth:`SyncConnection.send_nowait` never
-blocks at all: it queues the message for a short-lived drain thread and drops
-the connection when its queue exceeds ``write_limit``.
+lock that keeps frames whole and in order; ``write_timeout`` bounds how long
+a write may wait on a peer that does not read, after which the connection is
+dropped. :meth:`SyncConnection.send_nowait` never blocks at all: it queues
+the message for a short-lived drain thread and drops the connection when its
+queue exceeds ``write_limit``.
 """
 
 from __future__ import annotations
