@@ -14,6 +14,11 @@ settings.register_profile("default", deadline=None, suppress_health_check=[Healt
 settings.register_profile(
     "thorough", deadline=None, max_examples=2000, suppress_health_check=[HealthCheck.too_slow]
 )
+# Under valgrind (.ci/memcheck) every example costs ~50x: few examples, the
+# explicit cases and corpora of each test still run in full.
+settings.register_profile(
+    "valgrind", deadline=None, max_examples=5, suppress_health_check=list(HealthCheck)
+)
 settings.load_profile(os.environ.get("WSCODEC_HYPOTHESIS_PROFILE", "default"))
 
 BACKENDS = ["cython", "python"]
