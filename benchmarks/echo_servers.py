@@ -11,6 +11,9 @@ no size limit, no keepalive pings and no permessage-deflate.
 ``wscodec-python`` expects ``WSCODEC_NO_EXTENSIONS=1`` in its environment
 (the parent sets it). ``wscodec-gil`` is the compiled backend with its
 kernels never releasing the GIL, to measure what releasing it is worth.
+``wscodec-events`` is the event-driven server (``wscodec.serve_events``, one
+selector loop) with the compiled backend; the others named ``wscodec`` are the
+threaded server.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 KINDS = (
     "wscodec",
+    "wscodec-events",
     "wscodec-python",
     "wscodec-gil",
     "websockets-sync",
@@ -79,6 +83,24 @@ def serve_wscodec(kind: str, lifetime: float) -> None:
         ping_interval=None,
         max_size=None,
     )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    announce(server.port)
+    wait_for_stop(lifetime)
+    server.shutdown()
+
+
+def serve_wscodec_events(kind: str, lifetime: float) -> None:
+    import wscodec
+
+    if wscodec.BACKEND != "cython":
+        raise SystemExit(f"wscodec backend is {wscodec.BACKEND}, not cython")
+
+    class Echo(wscodec.EventHandler):
+        def on_message(self, connection: Any, message: Any) -> None:
+            connection.send(message)
+
+    server = wscodec.serve_events(Echo, "127.0.0.1", 0, compression=None, max_size=None)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     announce(server.port)
@@ -173,6 +195,7 @@ async def serve_picows(kind: str, lifetime: float) -> None:
 
 SERVERS: Dict[str, Callable[[bool, float], Any]] = {
     "wscodec": serve_wscodec,
+    "wscodec-events": serve_wscodec_events,
     "wscodec-python": serve_wscodec,
     "wscodec-gil": serve_wscodec,
     "websockets-sync": serve_websockets_sync,

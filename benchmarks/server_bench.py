@@ -31,6 +31,7 @@ from .codec_suite import human
 REFERENCE = "websockets-sync"
 ORDER = (
     "wscodec",
+    "wscodec-events",
     "wscodec-python",
     "websockets-sync",
     "websockets-asyncio",
@@ -47,7 +48,7 @@ def available() -> Tuple[List[str], Dict[str, str]]:
     kinds: List[str] = []
     notes: Dict[str, str] = {}
     for kind in ORDER + EXTRA:
-        if kind in ("wscodec", "wscodec-gil") and wscodec.BACKEND != "cython":
+        if kind in ("wscodec", "wscodec-events", "wscodec-gil") and wscodec.BACKEND != "cython":
             notes[kind] = "compiled backend not built"
             continue
         module = {"websockets-sync": "websockets", "websockets-asyncio": "websockets"}.get(

@@ -52,6 +52,9 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "EventConnection",
+    "EventHandler",
+    "EventServer",
     "Frame",
     "FrameParser",
     "InvalidHandshake",
@@ -75,6 +78,7 @@ __all__ = [
     "is_sendable_close_code",
     "parse_close_payload",
     "serve",
+    "serve_events",
     "validate_utf8",
     "install",
 ]
@@ -90,6 +94,7 @@ encode_frame = _codec.encode_frame
 from .broadcast import broadcast  # noqa: E402
 from .callbacks import CallbackClient  # noqa: E402
 from .client import ClientConnection, connect  # noqa: E402
+from .reactor import EventConnection, EventHandler, EventServer, serve_events  # noqa: E402
 from .server import Server, ServerConnection, serve  # noqa: E402
 
 

@@ -412,15 +412,23 @@ def serve(
     - ``logger``: defaults to the ``wscodec.server`` logger.
     """
     if sock is None:
-        family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host or "", port))
-            sock.listen(backlog)
-        except BaseException:
-            sock.close()
-            raise
+        sock = listen(host, port, backlog=backlog, reuse_port=reuse_port)
     return Server(handler, sock, **options)
+
+
+def listen(
+    host: Optional[str], port: int, *, backlog: int = 128, reuse_port: bool = False
+) -> socket.socket:
+    """A TCP socket listening on ``host:port`` (IPv6 when ``host`` has a colon)."""
+    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host or "", port))
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,294 @@
+"""The event-driven server (selector loops and handler callbacks) over real sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import socket
+import threading
+import time
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+from helpers import raw_handshake, read_response, recv_until_closed
+
+import wscodec
+from wscodec import (
+    ConnectionClosedError,
+    EventHandler,
+    FrameParser,
+    InvalidStatus,
+    Opcode,
+    connect,
+    encode_frame,
+    serve_events,
+)
+from wscodec.handshake import Headers, Response
+
+KEY = b"\x11\x22\x33\x44"
+
+
+class Echo(EventHandler):
+    def on_message(self, connection, message):
+        connection.send(message)
+
+
+class Recorder(Echo):
+    """Echoes, and records every callback in a queue shared by the class."""
+
+    events: queue.Queue[Tuple[Any, ...]]
+
+    def on_open(self, connection):
+        self.events.put(("open", connection.request.path, connection.subprotocol))
+
+    def on_close(self, connection, code, reason):
+        self.events.put(("close", code, reason))
+
+
+def recorder() -> type:
+    return type("Recorder", (Recorder,), {"events": queue.Queue()})
+
+
+@contextlib.contextmanager
+def running(factory: Any, **options: Any) -> Iterator[wscodec.EventServer]:
+    options.setdefault("close_timeout", 2.0)
+    server = serve_events(factory, "127.0.0.1", 0, **options)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(10)
+        assert not thread.is_alive(), "the loops did not stop"
+
+
+def close_frames(data: bytes):
+    frames = FrameParser(mask_expected=False, max_frame_size=None).feed(data)
+    return [f for f in frames if f.opcode is Opcode.CLOSE]
+
+
+def close_code_after(sock: socket.socket, wire: bytes) -> int:
+    sock.sendall(wire)
+    (frame,) = close_frames(recv_until_closed(sock))
+    return int.from_bytes(frame.payload[:2], "big")
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65536, 3 * 2**20 + 5])
+def test_echo_text_and_binary(size):
+    payload = os.urandom(size)
+    text = "\u20ac" * (size // 3)
+    options = {"max_size": None}
+    with running(Echo, **options) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/", **options) as client:
+            client.send(payload)
+            assert client.recv(timeout=10) == payload
+            client.send(text)
+            assert client.recv(timeout=10) == text
+    assert client.close_code == 1000
+
+
+def test_peer_libraries_echo_through_it():
+    websockets_sync = pytest.importorskip("websockets.sync.client")
+    with running(Echo) as server:
+        with websockets_sync.connect(f"ws://127.0.0.1:{server.port}/") as client:
+            client.send(["frag", "ments"])  # a fragmented text message
+            assert client.recv(timeout=5) == "fragments"
+            assert client.ping(b"hi").wait(5)  # pings are answered by the loop
+            client.send(b"x" * 100000)  # compressed: permessage-deflate is on by default
+            assert client.recv(timeout=5) == b"x" * 100000
+            assert client.response.headers.get("Sec-WebSocket-Extensions")
+
+
+def test_callbacks_in_order_with_close_code_and_reason():
+    handler = recorder()
+    with running(handler, subprotocols=["chat"]) as server:
+        uri = f"ws://127.0.0.1:{server.port}/room"
+        with connect(uri, subprotocols=["chat"]) as client:
+            client.send("hello")
+            assert client.recv(timeout=5) == "hello"
+            client.close(4000, "bye")
+        assert handler.events.get(timeout=5) == ("open", "/room", "chat")
+        assert handler.events.get(timeout=5) == ("close", 4000, "bye")
+
+
+def test_abrupt_disconnect_reports_1006():
+    handler = recorder()
+    with running(handler) as server:
+        sock = raw_handshake(server.port)
+        sock.close()
+        assert handler.events.get(timeout=5)[0] == "open"
+        assert handler.events.get(timeout=5) == ("close", 1006, "")
+
+
+@pytest.mark.parametrize(
+    "wire, code",
+    [
+        (encode_frame(Opcode.TEXT, b"unmasked"), 1002),
+        (encode_frame(Opcode.TEXT, b"\xed\xa0\x80", mask=KEY), 1007),
+        (encode_frame(Opcode.BINARY, b"x" * 2000, mask=KEY), 1009),
+        (encode_frame(Opcode.CONTINUATION, b"x", mask=KEY), 1002),
+    ],
+)
+def test_protocol_errors_get_their_close_code(wire, code):
+    with running(Echo, max_size=1000) as server:
+        sock = raw_handshake(server.port)
+        assert close_code_after(sock, wire) == code
+
+
+def test_messages_before_an_error_are_answered_first():
+    with running(Echo) as server:
+        sock = raw_handshake(server.port)
+        wire = encode_frame(Opcode.TEXT, b"first", mask=KEY) + encode_frame(Opcode.TEXT, b"bad")
+        sock.sendall(wire)
+        frames = FrameParser(mask_expected=False).feed(recv_until_closed(sock))
+        assert [f.opcode for f in frames] == [Opcode.TEXT, Opcode.CLOSE]
+        assert frames[0].payload == b"first"
+
+
+def test_handler_error_closes_with_1011(caplog):
+    class Broken(EventHandler):
+        def on_message(self, connection, message):
+            raise RuntimeError("boom")
+
+    with running(Broken) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/") as client:
+            client.send("x")
+            with pytest.raises(ConnectionClosedError) as info:
+                client.recv(timeout=5)
+    assert info.value.code == 1011
+    assert "handler failed in on_message" in caplog.text
+
+
+def test_bad_requests_get_http_errors():
+    with running(Echo) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(sock).status == 426
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * 9000 + b"\r\n\r\n")
+            assert read_response(sock).status == 431
+
+
+def test_process_request_answers_over_http():
+    def health(connection, request):
+        if request.path == "/health":
+            return Response(200, Headers([("Content-Length", "3")]), b"ok\n")
+        return None
+
+    with running(Echo, process_request=health) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            response = read_response(sock)
+            assert response.status == 200
+            assert response.body + recv_until_closed(sock) == b"ok\n"
+        with connect(f"ws://127.0.0.1:{server.port}/") as client:
+            client.send("still serving")
+            assert client.recv(timeout=5) == "still serving"
+
+
+def test_max_connections_answers_503():
+    with running(Echo, max_connections=1) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/"):
+            with pytest.raises(InvalidStatus) as info:
+                connect(f"ws://127.0.0.1:{server.port}/", open_timeout=5)
+            assert info.value.response.status == 503
+        deadline = time.monotonic() + 5  # the slot is given back once the first closes
+        while server.connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with connect(f"ws://127.0.0.1:{server.port}/") as client:
+            client.send("in")
+            assert client.recv(timeout=5) == "in"
+
+
+def test_silent_client_times_out_without_stalling_others():
+    with running(Echo, open_timeout=0.3) as server:
+        silent = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        with connect(f"ws://127.0.0.1:{server.port}/") as client:
+            client.send("served")
+            assert client.recv(timeout=5) == "served"
+        assert recv_until_closed(silent) == b""  # dropped after open_timeout
+        silent.close()
+
+
+def test_shutdown_closes_every_client_with_1001():
+    handler = recorder()
+    server = serve_events(handler, "127.0.0.1", 0, close_timeout=2.0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    clients = [connect(f"ws://127.0.0.1:{server.port}/") for _ in range(3)]
+    for client in clients:
+        client.send("x")
+        assert client.recv(timeout=5) == "x"
+    server.shutdown()
+    thread.join(10)
+    assert not thread.is_alive()
+    for client in clients:
+        assert client.wait_closed(5)
+        assert client.close_code == 1001
+    codes = [handler.events.get(timeout=5) for _ in range(6)]
+    assert sorted(event[1] for event in codes if event[0] == "close") == [1001] * 3
+
+
+def test_send_from_another_thread():
+    opened: queue.Queue[Any] = queue.Queue()
+
+    class Pusher(EventHandler):
+        def on_open(self, connection):
+            opened.put(connection)
+
+    with running(Pusher) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/") as client:
+            connection = opened.get(timeout=5)
+            sender = threading.Thread(target=lambda: [connection.send(f"n{i}") for i in range(100)])
+            sender.start()
+            sender.join()
+            assert [client.recv(timeout=5) for _ in range(100)] == [f"n{i}" for i in range(100)]
+            connection.close(1000, "done")
+            client.wait_closed(5)
+        assert client.close_code == 1000 and client.close_reason == "done"
+
+
+def test_peer_that_does_not_read_is_dropped_past_write_limit():
+    handler = type("Flood", (Recorder,), {"events": queue.Queue()})
+
+    def flood(self, connection):
+        self.events.put(("open", None, None))
+        for _ in range(64):
+            if connection.state is not wscodec.connection.State.OPEN:
+                return
+            connection.send(b"x" * 2**17)
+
+    handler.on_open = flood
+    with running(handler, write_limit=2**20) as server:
+        sock = raw_handshake(server.port)  # and never reads
+        assert handler.events.get(timeout=5)[0] == "open"
+        assert handler.events.get(timeout=10) == ("close", 1006, "")
+        sock.close()
+
+
+def test_many_clients_on_two_loops_keep_order():
+    results: List[bool] = []
+
+    def client_run():
+        with connect(f"ws://127.0.0.1:{port}/") as client:
+            for i in range(50):
+                client.send(f"{i}")
+            results.append(
+                [client.recv(timeout=10) for _ in range(50)] == [str(i) for i in range(50)]
+            )
+
+    with running(Echo, threads=2) as server:
+        port = server.port
+        threads = [threading.Thread(target=client_run) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert results == [True] * 40
+
+
+def test_threads_must_be_positive():
+    with pytest.raises(ValueError):
+        serve_events(Echo, "127.0.0.1", 0, threads=0)

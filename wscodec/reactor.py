@@ -1,0 +1,709 @@
+"""An event-driven server: a few selector loops serve every connection.
+
+The threaded server (:func:`wscodec.serve`) gives each connection a thread
+and a blocking API, like ``websockets.sync``. Under the GIL, every message
+then wakes a thread that must win the GIL back: with many busy connections
+the server spends its time switching threads. This server runs ``threads``
+selector loops (one is enough for small messages; the codec releases the GIL
+on large ones, so a second loop uses the second core) and calls a handler's
+methods from the loop that owns the connection::
+
+    class Echo(wscodec.EventHandler):
+        def on_message(self, connection, message):
+            connection.send(message)
+
+    with wscodec.serve_events(Echo, "127.0.0.1", 8765) as server:
+        server.serve_forever()
+
+A handler must not block: it runs on the loop that serves its neighbours.
+``send()``, ``ping()`` and ``close()`` may be called from any thread (calls
+from other threads are handed to the connection's loop). Writes never
+block: what the socket does not take is buffered, and a peer that lets more
+than ``write_limit`` bytes pile up is disconnected (1006).
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import threading
+import time
+from typing import Any, Callable, List, Optional, Sequence, Set, Tuple, Union
+
+from . import deflate
+from .connection import BinaryMessage, Connection, Role, State, TextMessage
+from .deflate import Compression
+from .exceptions import ConnectionClosed, InvalidRequest
+from .handshake import (
+    HeaderItems,
+    HTTPReader,
+    Request,
+    Response,
+    SubprotocolSelector,
+    accept,
+    reject,
+)
+from .protocol import CloseCode
+from .server import listen
+
+__all__ = ["EventConnection", "EventHandler", "EventServer", "serve_events"]
+
+Data = Union[str, bytes]
+_READ_SIZE = 2**16
+_SWEEP_EVERY = 0.1  # seconds between looks at handshake and closing deadlines
+
+
+class EventHandler:
+    """Subclass and override what you need; one instance per connection.
+
+    Every method runs on the connection's loop and must return quickly.
+    An exception in ``on_open`` or ``on_message`` closes the connection with
+    1011 (and is logged); ``on_close`` runs exactly once, last, also when
+    the handshake completed but the connection then dropped (1006).
+    """
+
+    def on_open(self, connection: EventConnection) -> None:
+        """The opening handshake is complete."""
+
+    def on_message(self, connection: EventConnection, message: Data) -> None:
+        """A message arrived: ``str`` for text, ``bytes`` for binary."""
+
+    def on_close(self, connection: EventConnection, code: int, reason: str) -> None:
+        """The connection is closed: the peer's close code (1006 if none came)."""
+
+
+HandlerFactory = Callable[[], EventHandler]
+ProcessRequest = Callable[["EventConnection", Request], Optional[Response]]
+
+
+class EventConnection:
+    """One connection of an :class:`EventServer`.
+
+    Attributes: ``request``, ``response``, ``subprotocol``,
+    ``remote_address``, ``state``, ``close_code`` and ``close_reason``.
+    """
+
+    def __init__(self, loop: _Loop, sock: socket.socket, address: Any) -> None:
+        self._loop = loop
+        self.socket = sock
+        self.remote_address = address
+        self.request: Optional[Request] = None
+        self.response: Optional[Response] = None
+        self.subprotocol: Optional[str] = None
+        self.handler: Optional[EventHandler] = None
+        self.protocol: Optional[Connection] = None
+        self._reader: Optional[HTTPReader] = HTTPReader("request")
+        self._out = bytearray()
+        self._writing = False  # registered for EVENT_WRITE
+        self._write_shut = False
+        self._closed = False
+        self._dispatching = False
+        self.deadline: Optional[float] = None
+
+    # Public API ------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        # Handlers only see open connections; before its handshake completes
+        # (in ``process_request``) a connection cannot be used yet.
+        return State.CLOSED if self.protocol is None else self.protocol.state
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The peer's close code (1005: none given, 1006: no close frame), once closed."""
+        return None if self.protocol is None else self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return "" if self.protocol is None else self.protocol.close_reason
+
+    def send(self, message: Union[Data, bytearray, memoryview]) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        Raises :class:`ConnectionClosed` if the connection is closing or
+        closed (from another thread, the message is dropped instead).
+        """
+        if not isinstance(message, (str, bytes, bytearray, memoryview)):
+            raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
+        if self._loop.in_other_thread():
+            if not isinstance(message, (str, bytes)):
+                message = bytes(message)  # the caller may reuse its buffer
+            self._loop.call_soon(self._send_quietly, message)
+            return
+        protocol = self._open_protocol()
+        if isinstance(message, str):
+            protocol.send_text(message)
+        else:
+            protocol.send_binary(message)
+        self._after_call()
+
+    def ping(self, data: bytes = b"") -> None:
+        """Send a ping; the pong is answered by the peer, not reported."""
+        if self._loop.in_other_thread():
+            self._loop.call_soon(self.ping, bytes(data))
+            return
+        self._open_protocol().send_ping(data)
+        self._after_call()
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake; ``on_close`` follows when it is over."""
+        if self._loop.in_other_thread():
+            self._loop.call_soon(self.close, code, reason)
+            return
+        if self.protocol is None or self._closed:
+            return
+        self.protocol.send_close(code, reason)
+        self._after_call()
+
+    # Internals -------------------------------------------------------------------
+
+    def _open_protocol(self) -> Connection:
+        if self.protocol is None:
+            raise ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, "the connection is not open")
+        return self.protocol
+
+    def _send_quietly(self, message: Data) -> None:
+        try:
+            self.send(message)
+        except ConnectionClosed:
+            pass
+
+    def _after_call(self) -> None:
+        # Inside a callback the loop flushes once the batch of events is
+        # handled: one write for all the answers to one read.
+        if not self._dispatching:
+            self._loop.flush(self)
+
+
+class _Loop:
+    """One selector loop and the connections it owns."""
+
+    def __init__(self, server: EventServer, index: int) -> None:
+        self.server = server
+        self.index = index
+        self.selector = selectors.DefaultSelector()
+        self.connections: Set[EventConnection] = set()
+        self.timed: Set[EventConnection] = set()  # with a handshake or closing deadline
+        self.ident: Optional[int] = None  # the thread running the loop
+        self._calls: List[Tuple[Callable[..., Any], Tuple[Any, ...]]] = []
+        self._calls_lock = threading.Lock()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self._buffer = bytearray(_READ_SIZE)
+        self._view = memoryview(self._buffer)
+        self._closing_all = False
+
+    def in_other_thread(self) -> bool:
+        return self.ident is not None and threading.get_ident() != self.ident
+
+    def call_soon(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run ``function(*args)`` on this loop (thread-safe)."""
+        with self._calls_lock:
+            self._calls.append((function, args))
+        self.wake()
+
+    def wake(self) -> None:
+        try:
+            self._wake_writer.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # a wake-up is already pending, or the loop is gone
+
+    # The loop --------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.ident = threading.get_ident()
+        server = self.server
+        selector = self.selector
+        selector.register(server.socket, selectors.EVENT_READ, None)
+        selector.register(self._wake_reader, selectors.EVENT_READ, self)
+        next_sweep = time.monotonic() + _SWEEP_EVERY
+        try:
+            while not (server.stopping and not self.connections):
+                timeout = _SWEEP_EVERY if self.timed or server.stopping else None
+                for key, mask in selector.select(timeout):
+                    data = key.data
+                    if data is None:
+                        self._accept()
+                    elif data is self:
+                        self._run_calls()
+                    else:
+                        self._ready(data, mask)
+                if server.stopping and not self._closing_all:
+                    self._close_all()
+                if self.timed:
+                    now = time.monotonic()
+                    if now >= next_sweep:
+                        next_sweep = now + _SWEEP_EVERY
+                        self._sweep(now)
+        finally:
+            for connection in list(self.connections):
+                self._drop(connection)
+            selector.close()
+            self._wake_reader.close()
+            self._wake_writer.close()
+
+    def _ready(self, connection: EventConnection, mask: int) -> None:
+        try:
+            if mask & selectors.EVENT_WRITE:
+                self._write_pending(connection)
+            if mask & selectors.EVENT_READ and not connection._closed:
+                self._read(connection)
+        except Exception:  # a bug must cost one connection, not the loop
+            self.server.logger.exception("%s: connection failed", connection.remote_address)
+            if connection.protocol is not None:
+                connection.protocol.receive_eof()
+            self._drop(connection)
+
+    def _run_calls(self) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        with self._calls_lock:
+            calls, self._calls = self._calls, []
+        for function, args in calls:
+            try:
+                function(*args)
+            except Exception:
+                self.server.logger.exception("call from another thread failed")
+
+    def _accept(self) -> None:
+        server = self.server
+        try:
+            sock, address = server.socket.accept()
+        except (BlockingIOError, OSError):  # another loop took it, or the socket closed
+            return
+        if server.stopping or not server.reserve_slot():
+            why = "server shutting down" if server.stopping else "too many connections"
+            server.logger.warning("refusing %s: %s", address, why)
+            self._refuse_now(sock, reject(503, why, [("Retry-After", "1")]))
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = EventConnection(self, sock, address)
+        if server.open_timeout is not None:
+            connection.deadline = time.monotonic() + server.open_timeout
+            self.timed.add(connection)
+        self.connections.add(connection)
+        self.selector.register(sock, selectors.EVENT_READ, connection)
+
+    @staticmethod
+    def _refuse_now(sock: socket.socket, response: Response) -> None:
+        try:
+            sock.setblocking(False)
+            sock.send(response.serialize())  # a short head: the socket buffer takes it
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        sock.close()
+
+    # Reading ---------------------------------------------------------------------
+
+    def _read(self, connection: EventConnection) -> None:
+        try:
+            count = connection.socket.recv_into(self._buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            count = 0
+        if count == 0:
+            self._eof(connection)
+            return
+        data = self._view[:count]
+        if connection.protocol is not None:
+            self._receive(connection, data)
+        elif connection._reader is not None:
+            self._read_handshake(connection, data)
+        # else: refused; what the client still sends is discarded until it closes
+
+    def _eof(self, connection: EventConnection) -> None:
+        if connection.protocol is not None:
+            connection.protocol.receive_eof()
+        self._drop(connection)
+
+    def _read_handshake(self, connection: EventConnection, data: memoryview) -> None:
+        server = self.server
+        reader = connection._reader
+        assert reader is not None
+        try:
+            request = reader.feed(bytes(data))
+        except InvalidRequest as error:
+            server.logger.info("%s: bad handshake request: %s", connection.remote_address, error)
+            self._refuse(connection, reject(error.status, error.message, error.headers))
+            return
+        if request is None:
+            return
+        assert isinstance(request, Request)
+        connection._reader = None
+        connection.request = request
+        try:
+            response, protocol = server.respond(connection, request)
+        except InvalidRequest as error:
+            server.logger.info("%s: handshake refused: %s", connection.remote_address, error)
+            self._refuse(connection, reject(error.status, error.message, error.headers))
+            return
+        except Exception:
+            server.logger.exception(
+                "%s: error while processing the handshake", connection.remote_address
+            )
+            self._refuse(connection, reject(500, "internal server error"))
+            return
+        connection.response = response
+        if protocol is None:  # process_request answered over plain HTTP
+            self._refuse(connection, response)
+            return
+        connection.protocol = protocol
+        self.timed.discard(connection)
+        connection.deadline = None
+        self._write(connection, response.serialize())
+        server.logger.info("%s: connection open %s", connection.remote_address, request.path)
+        connection.handler = server.handler_factory()
+        connection._dispatching = True
+        try:
+            connection.handler.on_open(connection)
+        except Exception:
+            self._handler_failed(connection, "on_open")
+        connection._dispatching = False
+        if reader.leftover and not connection._closed:
+            self._receive(connection, memoryview(reader.leftover))
+        else:
+            self.flush(connection)
+
+    def _refuse(self, connection: EventConnection, response: Response) -> None:
+        connection._reader = None
+        self.timed.discard(connection)
+        self._write(connection, response.serialize())
+        self._shut_write(connection)
+        connection.deadline = time.monotonic() + self.server.close_timeout
+        self.timed.add(connection)
+
+    def _receive(self, connection: EventConnection, data: memoryview) -> None:
+        protocol = connection.protocol
+        assert protocol is not None and connection.handler is not None
+        events = protocol.receive_data(data)
+        on_message = connection.handler.on_message
+        connection._dispatching = True
+        for event in events:
+            if isinstance(event, (TextMessage, BinaryMessage)):
+                try:
+                    on_message(connection, event.data)
+                except Exception:
+                    self._handler_failed(connection, "on_message")
+                    break
+        connection._dispatching = False
+        if protocol.failure is not None:
+            self.server.logger.info(
+                "%s: failing the connection: %s", connection.remote_address, protocol.failure
+            )
+        self.flush(connection)
+
+    def _handler_failed(self, connection: EventConnection, where: str) -> None:
+        self.server.logger.exception("%s: handler failed in %s", connection.remote_address, where)
+        protocol = connection.protocol
+        if protocol is not None and protocol.close_sent is None:
+            protocol.send_close(CloseCode.INTERNAL_ERROR, "internal error")
+
+    # Writing ---------------------------------------------------------------------
+
+    def flush(self, connection: EventConnection) -> None:
+        """Write what the protocol wants sent, then follow the closing handshake."""
+        protocol = connection.protocol
+        if protocol is None or connection._closed:
+            return
+        data = protocol.data_to_send()
+        if data:
+            self._write(connection, data)
+        if protocol.failure is not None or protocol.close_sent is not None:
+            self._closing(connection)
+
+    def _write(self, connection: EventConnection, data: bytes) -> None:
+        if connection._write_shut:
+            return
+        if not connection._out:
+            try:
+                sent = connection.socket.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as error:
+                self._write_failed(connection, error)
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+        connection._out += data
+        if len(connection._out) > self.server.write_limit:
+            self._write_failed(connection, OSError("the peer does not read"))
+            return
+        if not connection._writing:
+            connection._writing = True
+            self.selector.modify(
+                connection.socket, selectors.EVENT_READ | selectors.EVENT_WRITE, connection
+            )
+
+    def _write_pending(self, connection: EventConnection) -> None:
+        out = connection._out
+        try:
+            sent = connection.socket.send(out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self._write_failed(connection, error)
+            return
+        del out[:sent]
+        if not out:
+            connection._writing = False
+            self.selector.modify(connection.socket, selectors.EVENT_READ, connection)
+            if connection._write_shut:
+                self._shut_write(connection, force=True)
+
+    def _write_failed(self, connection: EventConnection, error: OSError) -> None:
+        self.server.logger.info(
+            "%s: write failed (%s); dropping the connection", connection.remote_address, error
+        )
+        if connection.protocol is not None:
+            connection.protocol.receive_eof()
+        self._drop(connection)
+
+    def _shut_write(self, connection: EventConnection, force: bool = False) -> None:
+        """Send FIN once what is buffered is out (RFC 6455 7.1.1: the server closes TCP first)."""
+        if connection._write_shut and not force:
+            return
+        connection._write_shut = True
+        if connection._out:
+            return  # _write_pending shuts once the buffer is empty
+        try:
+            connection.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    # Closing ---------------------------------------------------------------------
+
+    def _closing(self, connection: EventConnection) -> None:
+        protocol = connection.protocol
+        assert protocol is not None
+        if protocol.failure is not None or protocol.state is State.CLOSED:
+            self._shut_write(connection)
+        if connection.deadline is None:
+            connection.deadline = time.monotonic() + self.server.close_timeout
+            self.timed.add(connection)
+
+    def _sweep(self, now: float) -> None:
+        for connection in [c for c in self.timed if c.deadline is not None and c.deadline <= now]:
+            if connection.protocol is None and connection._reader is not None:
+                self.server.logger.info(
+                    "%s: handshake not completed: timed out", connection.remote_address
+                )
+            self._drop(connection)
+
+    def _close_all(self) -> None:
+        self._closing_all = True
+        try:
+            self.selector.unregister(self.server.socket)
+        except (KeyError, ValueError, OSError):
+            pass
+        code, reason = self.server.close_with
+        for connection in list(self.connections):
+            protocol = connection.protocol
+            if protocol is None:
+                self._drop(connection)
+            elif protocol.close_sent is None:
+                protocol.send_close(code, reason)
+                self.flush(connection)
+
+    def _drop(self, connection: EventConnection) -> None:
+        """Close the socket and tell the handler, once."""
+        if connection._closed:
+            return
+        connection._closed = True
+        self.timed.discard(connection)
+        self.connections.discard(connection)
+        try:
+            self.selector.unregister(connection.socket)
+        except (KeyError, ValueError, OSError):
+            pass
+        connection.socket.close()
+        self.server.release_slot()
+        protocol = connection.protocol
+        if protocol is None or connection.handler is None:
+            return
+        if protocol.state is not State.CLOSED:
+            protocol.receive_eof()
+        code = protocol.close_code
+        try:
+            connection.handler.on_close(
+                connection,
+                CloseCode.ABNORMAL_CLOSURE if code is None else code,
+                protocol.close_reason,
+            )
+        except Exception:
+            self.server.logger.exception(
+                "%s: handler failed in on_close", connection.remote_address
+            )
+        self.server.logger.info("%s: connection closed (%s)", connection.remote_address, code)
+
+
+class EventServer:
+    """A listening socket served by selector loops; made by :func:`serve_events`."""
+
+    def __init__(
+        self,
+        handler_factory: HandlerFactory,
+        sock: socket.socket,
+        *,
+        threads: int = 1,
+        subprotocols: Optional[Sequence[str]] = None,
+        select_subprotocol: Optional[SubprotocolSelector] = None,
+        origins: Optional[Sequence[Optional[str]]] = None,
+        process_request: Optional[ProcessRequest] = None,
+        extra_headers: HeaderItems = None,
+        compression: Compression = "deflate",
+        open_timeout: Optional[float] = 10.0,
+        max_connections: Optional[int] = None,
+        max_size: Optional[int] = 2**20,
+        fragment_size: Optional[int] = None,
+        close_timeout: float = 10.0,
+        write_limit: int = 2**22,
+        logger: Optional[logging.Logger] = None,
+    ) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.handler_factory = handler_factory
+        self.socket = sock
+        sock.setblocking(False)
+        self.subprotocols = subprotocols
+        self.select_subprotocol = select_subprotocol
+        self.origins = origins
+        self.process_request = process_request
+        self.extra_headers = extra_headers
+        self.compression = deflate.resolve(compression)
+        self.open_timeout = open_timeout
+        self.max_connections = max_connections
+        self.max_size = max_size
+        self.fragment_size = fragment_size
+        self.close_timeout = close_timeout
+        self.write_limit = write_limit
+        self.logger = logger or logging.getLogger("wscodec.server")
+        self.stopping = False
+        self.close_with: Tuple[int, str] = (CloseCode.GOING_AWAY, "server shutting down")
+        self._loops = [_Loop(self, index) for index in range(threads)]
+        self._slots_lock = threading.Lock()
+        self._open = 0
+        self._stopped = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return int(self.socket.getsockname()[1])
+
+    @property
+    def connections(self) -> List[EventConnection]:
+        """The connections open now (a snapshot)."""
+        return [c for loop in self._loops for c in list(loop.connections) if c.protocol is not None]
+
+    def serve_forever(self) -> None:
+        """Run the loops (the first in this thread) until :meth:`shutdown`."""
+        workers = [
+            threading.Thread(target=loop.run, name=f"wscodec-loop-{loop.index}", daemon=True)
+            for loop in self._loops[1:]
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            self._loops[0].run()
+        finally:
+            for worker in workers:
+                worker.join()
+            self.socket.close()
+            self._stopped.set()
+
+    def shutdown(
+        self, code: int = CloseCode.GOING_AWAY, reason: str = "server shutting down"
+    ) -> None:
+        """Stop accepting, close every connection with ``code``, and wait for the loops."""
+        self.close_with = (code, reason)
+        self.stopping = True
+        for loop in self._loops:
+            loop.wake()
+        if any(loop.ident is not None for loop in self._loops):
+            self._stopped.wait(self.close_timeout + 5.0)
+        else:
+            self.socket.close()
+
+    def __enter__(self) -> EventServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.stopping:
+            self.shutdown()
+
+    # Used by the loops -----------------------------------------------------------
+
+    def reserve_slot(self) -> bool:
+        with self._slots_lock:
+            if self.max_connections is not None and self._open >= self.max_connections:
+                return False
+            self._open += 1
+            return True
+
+    def release_slot(self) -> None:
+        with self._slots_lock:
+            self._open -= 1
+
+    def respond(
+        self, connection: EventConnection, request: Request
+    ) -> Tuple[Response, Optional[Connection]]:
+        """The response to a handshake request, and the protocol if it upgrades."""
+        if self.process_request is not None:
+            early = self.process_request(connection, request)
+            if early is not None:
+                return early, None
+        response, subprotocol, extension = accept(
+            request,
+            subprotocols=self.subprotocols,
+            select_subprotocol=self.select_subprotocol,
+            origins=self.origins,
+            extra_headers=self.extra_headers,
+            compression=self.compression,
+        )
+        connection.subprotocol = subprotocol
+        protocol = Connection(
+            Role.SERVER,
+            max_message_size=self.max_size,
+            fragment_size=self.fragment_size,
+            deflate=extension,
+        )
+        return response, protocol
+
+
+def serve_events(
+    handler_factory: HandlerFactory,
+    host: Optional[str] = "127.0.0.1",
+    port: int = 8765,
+    *,
+    sock: Optional[socket.socket] = None,
+    backlog: int = 128,
+    reuse_port: bool = False,
+    **options: Any,
+) -> EventServer:
+    """Create an event-driven WebSocket server listening on ``host:port``.
+
+    ``handler_factory()`` makes the :class:`EventHandler` of each connection
+    (a subclass of it is a factory). Call :meth:`EventServer.serve_forever`
+    to run and :meth:`EventServer.shutdown` to stop (1001 to every client).
+
+    Options, with their defaults (as :func:`wscodec.serve` where they share
+    a name): ``threads=1`` selector loops; ``subprotocols``,
+    ``select_subprotocol``, ``origins``, ``extra_headers``;
+    ``process_request=None`` (``f(connection, request)`` may return a
+    response to answer instead of upgrading); ``compression="deflate"``;
+    ``open_timeout=10``; ``max_connections=None`` (503 beyond);
+    ``max_size=2**20`` (1009 above); ``fragment_size=None``;
+    ``close_timeout=10``; ``write_limit=4 MiB`` (a peer that lets more pile
+    up is dropped); ``logger`` (``wscodec.server``). No TLS: put a TLS
+    terminator in front, or use :func:`wscodec.serve`.
+    """
+    if sock is None:
+        sock = listen(host, port, backlog=backlog, reuse_port=reuse_port)
+    return EventServer(handler_factory, sock, **options)
