@@ -294,6 +294,10 @@ def test_arriving_frames_are_not_copied_again_and_again(max_message_size):
         def feed(self, data):
             return self._parser.feed(data)
 
+        @property
+        def buffered(self):
+            return self._parser.buffered
+
         def pending_payload(self, offset=0):
             pending = self._parser.pending_payload(offset)
             if pending is not None:

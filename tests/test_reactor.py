@@ -289,6 +289,45 @@ def test_many_clients_on_two_loops_keep_order():
     assert results == [True] * 40
 
 
+def test_keepalive_pings_and_fails_without_pong():
+    with running(Echo, ping_interval=0.2, ping_timeout=0.3) as server:
+        sock = raw_handshake(server.port)  # reads, but never answers pings
+        frames = FrameParser(mask_expected=False).feed(recv_until_closed(sock))
+        assert [f.opcode for f in frames] == [Opcode.PING, Opcode.CLOSE]
+        assert int.from_bytes(frames[1].payload[:2], "big") == 1011
+        sock.close()
+
+
+def test_keepalive_keeps_an_answering_client():
+    handler = recorder()
+    with running(handler, ping_interval=0.05, ping_timeout=0.2) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/", ping_interval=None) as client:
+            for _ in range(10):  # 1 s: many pings, each answered by the client
+                time.sleep(0.1)
+                client.send("still here")
+                assert client.recv(timeout=5) == "still here"
+        assert handler.events.get(timeout=5)[0] == "open"
+        assert handler.events.get(timeout=5) == ("close", 1000, "")
+
+
+def test_portable_poller_serves_the_same(monkeypatch):
+    # macOS and Windows have no epoll: the loop then polls through selectors.
+    import types
+
+    import wscodec._poller
+
+    monkeypatch.setattr(wscodec._poller, "select", types.SimpleNamespace())
+    assert wscodec._poller.Poller()._selector is not None
+    payload = os.urandom(3 * 2**20)  # more than the socket takes at once: partial writes
+    with running(Echo, max_size=None) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/", max_size=None) as client:
+            client.send(payload)
+            assert client.recv(timeout=10) == payload
+            client.send("small")
+            assert client.recv(timeout=5) == "small"
+    assert client.close_code == 1000
+
+
 def test_threads_must_be_positive():
     with pytest.raises(ValueError):
         serve_events(Echo, "127.0.0.1", 0, threads=0)

@@ -193,8 +193,8 @@ class Connection:
                 break
             if self.close_received is not None:
                 break
-        if error is None and self.close_received is None:
-            error = self._check_partial_text()
+        if error is None and self.close_received is None and self._parser.buffered:
+            error = self._check_partial_text()  # nothing buffered: no frame is arriving
         if error is not None:
             self.fail(error.code, error.reason, error)
         return events
@@ -386,9 +386,11 @@ class Connection:
         if self._pending_close is not None:
             self._outgoing.append(self._pending_close)
             self._pending_close = None
-        data = b"".join(self._outgoing)
+        outgoing = self._outgoing
+        if not outgoing:
+            return b""
         self._outgoing = []
-        return data
+        return outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)
 
     @property
     def close_pending(self) -> bool:
@@ -435,6 +437,16 @@ class Connection:
             raise self.close_exception()
 
     def _send_data(self, opcode: Opcode, payload: BytesLike, fin: bool) -> None:
+        if (
+            fin
+            and self._sending is None
+            and self.close_sent is None
+            and self.state is State.OPEN
+            and self.deflate is None
+            and self.fragment_size is None
+        ):
+            self._send_frame(opcode, payload)  # the common case: a whole message, one frame
+            return
         self._check_open()
         message_opcode: Optional[Opcode]
         if opcode is not Opcode.CONTINUATION:

@@ -25,14 +25,14 @@ than ``write_limit`` bytes pile up is disconnected (1006).
 from __future__ import annotations
 
 import logging
-import selectors
 import socket
 import threading
 import time
-from typing import Any, Callable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from . import deflate
-from .connection import BinaryMessage, Connection, Role, State, TextMessage
+from ._poller import WRITABLE, Poller
+from .connection import BinaryMessage, Connection, Pong, Role, State, TextMessage
 from .deflate import Compression
 from .exceptions import ConnectionClosed, InvalidRequest
 from .handshake import (
@@ -52,6 +52,7 @@ __all__ = ["EventConnection", "EventHandler", "EventServer", "serve_events"]
 Data = Union[str, bytes]
 _READ_SIZE = 2**16
 _SWEEP_EVERY = 0.1  # seconds between looks at handshake and closing deadlines
+_LISTENER = object()  # what the listening socket's descriptor maps to
 
 
 class EventHandler:
@@ -95,11 +96,14 @@ class EventConnection:
         self.protocol: Optional[Connection] = None
         self._reader: Optional[HTTPReader] = HTTPReader("request")
         self._out = bytearray()
-        self._writing = False  # registered for EVENT_WRITE
+        self.fd = sock.fileno()  # kept: fileno() is -1 once closed
+        self._writing = False  # watched for writability
         self._write_shut = False
         self._closed = False
         self._dispatching = False
         self.deadline: Optional[float] = None
+        self._ping_sent_at: Optional[float] = None  # a keepalive ping awaits its pong
+        self._next_ping = 0.0
 
     # Public API ------------------------------------------------------------------
 
@@ -124,19 +128,20 @@ class EventConnection:
         Raises :class:`ConnectionClosed` if the connection is closing or
         closed (from another thread, the message is dropped instead).
         """
-        if not isinstance(message, (str, bytes, bytearray, memoryview)):
-            raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
-        if self._loop.in_other_thread():
-            if not isinstance(message, (str, bytes)):
-                message = bytes(message)  # the caller may reuse its buffer
-            self._loop.call_soon(self._send_quietly, message)
+        if threading.get_ident() != self._loop.ident:
+            self._send_from_other_thread(message)
             return
-        protocol = self._open_protocol()
+        protocol = self.protocol
+        if protocol is None:
+            raise _not_open()
         if isinstance(message, str):
             protocol.send_text(message)
-        else:
+        elif isinstance(message, (bytes, bytearray, memoryview)):
             protocol.send_binary(message)
-        self._after_call()
+        else:
+            raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
+        if not self._dispatching:
+            self._loop.flush(self)
 
     def ping(self, data: bytes = b"") -> None:
         """Send a ping; the pong is answered by the peer, not reported."""
@@ -160,8 +165,15 @@ class EventConnection:
 
     def _open_protocol(self) -> Connection:
         if self.protocol is None:
-            raise ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, "the connection is not open")
+            raise _not_open()
         return self.protocol
+
+    def _send_from_other_thread(self, message: Union[Data, bytearray, memoryview]) -> None:
+        if isinstance(message, (bytearray, memoryview)):
+            message = bytes(message)  # the caller may reuse its buffer
+        elif not isinstance(message, (str, bytes)):
+            raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
+        self._loop.call_soon(self._send_quietly, message)
 
     def _send_quietly(self, message: Data) -> None:
         try:
@@ -176,13 +188,18 @@ class EventConnection:
             self._loop.flush(self)
 
 
+def _not_open() -> ConnectionClosed:
+    return ConnectionClosed(CloseCode.ABNORMAL_CLOSURE, "the connection is not open")
+
+
 class _Loop:
     """One selector loop and the connections it owns."""
 
     def __init__(self, server: EventServer, index: int) -> None:
         self.server = server
         self.index = index
-        self.selector = selectors.DefaultSelector()
+        self.poller = Poller()
+        self._owners: Dict[int, Any] = {}  # descriptor -> connection, _LISTENER or self
         self.connections: Set[EventConnection] = set()
         self.timed: Set[EventConnection] = set()  # with a handshake or closing deadline
         self.ident: Optional[int] = None  # the thread running the loop
@@ -215,40 +232,48 @@ class _Loop:
     def run(self) -> None:
         self.ident = threading.get_ident()
         server = self.server
-        selector = self.selector
-        selector.register(server.socket, selectors.EVENT_READ, None)
-        selector.register(self._wake_reader, selectors.EVENT_READ, self)
-        next_sweep = time.monotonic() + _SWEEP_EVERY
+        poller, owners = self.poller, self._owners
+        for sock, owner in ((server.socket, _LISTENER), (self._wake_reader, self)):
+            owners[sock.fileno()] = owner
+            poller.register(sock.fileno())
+        period = server.keepalive_period
+        next_sweep = next_keepalive = time.monotonic() + _SWEEP_EVERY
         try:
             while not (server.stopping and not self.connections):
-                timeout = _SWEEP_EVERY if self.timed or server.stopping else None
-                for key, mask in selector.select(timeout):
-                    data = key.data
-                    if data is None:
+                if self.timed or server.stopping:
+                    timeout: Optional[float] = _SWEEP_EVERY
+                else:
+                    timeout = period if self.connections else None
+                for fd, mask in poller.poll(timeout):
+                    owner = owners.get(fd)
+                    if owner is _LISTENER:
                         self._accept()
-                    elif data is self:
+                    elif owner is self:
                         self._run_calls()
-                    else:
-                        self._ready(data, mask)
+                    elif owner is not None:  # None: dropped earlier in this batch
+                        self._ready(owner, mask)
                 if server.stopping and not self._closing_all:
                     self._close_all()
-                if self.timed:
+                if self.timed or (period is not None and self.connections):
                     now = time.monotonic()
-                    if now >= next_sweep:
+                    if self.timed and now >= next_sweep:
                         next_sweep = now + _SWEEP_EVERY
                         self._sweep(now)
+                    if period is not None and now >= next_keepalive:
+                        next_keepalive = now + period
+                        self._keepalive(now)
         finally:
             for connection in list(self.connections):
                 self._drop(connection)
-            selector.close()
+            poller.close()
             self._wake_reader.close()
             self._wake_writer.close()
 
     def _ready(self, connection: EventConnection, mask: int) -> None:
         try:
-            if mask & selectors.EVENT_WRITE:
+            if mask & WRITABLE:
                 self._write_pending(connection)
-            if mask & selectors.EVENT_READ and not connection._closed:
+            if mask & ~WRITABLE and not connection._closed:  # readable, error or hang-up
                 self._read(connection)
         except Exception:  # a bug must cost one connection, not the loop
             self.server.logger.exception("%s: connection failed", connection.remote_address)
@@ -288,7 +313,8 @@ class _Loop:
             connection.deadline = time.monotonic() + server.open_timeout
             self.timed.add(connection)
         self.connections.add(connection)
-        self.selector.register(sock, selectors.EVENT_READ, connection)
+        self._owners[connection.fd] = connection
+        self.poller.register(connection.fd)
 
     @staticmethod
     def _refuse_now(sock: socket.socket, response: Response) -> None:
@@ -358,6 +384,7 @@ class _Loop:
         connection.protocol = protocol
         self.timed.discard(connection)
         connection.deadline = None
+        self._pong_received(connection)  # the first keepalive ping is due in ping_interval
         self._write(connection, response.serialize())
         server.logger.info("%s: connection open %s", connection.remote_address, request.path)
         connection.handler = server.handler_factory()
@@ -393,12 +420,20 @@ class _Loop:
                 except Exception:
                     self._handler_failed(connection, "on_message")
                     break
+            elif isinstance(event, Pong):
+                self._pong_received(connection)
         connection._dispatching = False
         if protocol.failure is not None:
             self.server.logger.info(
                 "%s: failing the connection: %s", connection.remote_address, protocol.failure
             )
         self.flush(connection)
+
+    def _pong_received(self, connection: EventConnection) -> None:
+        connection._ping_sent_at = None
+        interval = self.server.ping_interval
+        if interval is not None:
+            connection._next_ping = time.monotonic() + interval
 
     def _handler_failed(self, connection: EventConnection, where: str) -> None:
         self.server.logger.exception("%s: handler failed in %s", connection.remote_address, where)
@@ -439,9 +474,7 @@ class _Loop:
             return
         if not connection._writing:
             connection._writing = True
-            self.selector.modify(
-                connection.socket, selectors.EVENT_READ | selectors.EVENT_WRITE, connection
-            )
+            self.poller.modify(connection.fd, write=True)
 
     def _write_pending(self, connection: EventConnection) -> None:
         out = connection._out
@@ -455,7 +488,7 @@ class _Loop:
         del out[:sent]
         if not out:
             connection._writing = False
-            self.selector.modify(connection.socket, selectors.EVENT_READ, connection)
+            self.poller.modify(connection.fd, write=False)
             if connection._write_shut:
                 self._shut_write(connection, force=True)
 
@@ -490,6 +523,27 @@ class _Loop:
             connection.deadline = time.monotonic() + self.server.close_timeout
             self.timed.add(connection)
 
+    def _keepalive(self, now: float) -> None:
+        """Ping connections due for it; fail those whose pong is late (1011)."""
+        server = self.server
+        assert server.ping_interval is not None
+        for connection in list(self.connections):
+            protocol = connection.protocol
+            if protocol is None or protocol.state is not State.OPEN:
+                continue
+            sent_at = connection._ping_sent_at
+            if sent_at is not None:
+                if server.ping_timeout is not None and now - sent_at > server.ping_timeout:
+                    server.logger.info(
+                        "%s: no pong within %s s", connection.remote_address, server.ping_timeout
+                    )
+                    protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                    self.flush(connection)
+            elif now >= connection._next_ping:
+                connection._ping_sent_at = now
+                protocol.send_ping(b"")
+                self.flush(connection)
+
     def _sweep(self, now: float) -> None:
         for connection in [c for c in self.timed if c.deadline is not None and c.deadline <= now]:
             if connection.protocol is None and connection._reader is not None:
@@ -500,10 +554,9 @@ class _Loop:
 
     def _close_all(self) -> None:
         self._closing_all = True
-        try:
-            self.selector.unregister(self.server.socket)
-        except (KeyError, ValueError, OSError):
-            pass
+        listener = self.server.socket.fileno()
+        self.poller.unregister(listener)
+        self._owners.pop(listener, None)
         code, reason = self.server.close_with
         for connection in list(self.connections):
             protocol = connection.protocol
@@ -520,10 +573,8 @@ class _Loop:
         connection._closed = True
         self.timed.discard(connection)
         self.connections.discard(connection)
-        try:
-            self.selector.unregister(connection.socket)
-        except (KeyError, ValueError, OSError):
-            pass
+        self.poller.unregister(connection.fd)
+        self._owners.pop(connection.fd, None)
         connection.socket.close()
         self.server.release_slot()
         protocol = connection.protocol
@@ -564,12 +615,20 @@ class EventServer:
         max_connections: Optional[int] = None,
         max_size: Optional[int] = 2**20,
         fragment_size: Optional[int] = None,
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
         close_timeout: float = 10.0,
         write_limit: int = 2**22,
         logger: Optional[logging.Logger] = None,
     ) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        #: How often the loops look for connections due a ping or late with a pong.
+        self.keepalive_period = (
+            None if ping_interval is None else min(ping_interval, ping_timeout or ping_interval) / 2
+        )
         self.handler_factory = handler_factory
         self.socket = sock
         sock.setblocking(False)
@@ -700,9 +759,11 @@ def serve_events(
     response to answer instead of upgrading); ``compression="deflate"``;
     ``open_timeout=10``; ``max_connections=None`` (503 beyond);
     ``max_size=2**20`` (1009 above); ``fragment_size=None``;
-    ``close_timeout=10``; ``write_limit=4 MiB`` (a peer that lets more pile
-    up is dropped); ``logger`` (``wscodec.server``). No TLS: put a TLS
-    terminator in front, or use :func:`wscodec.serve`.
+    ``ping_interval=20``, ``ping_timeout=20`` (keepalive: a pong later than
+    that fails the connection with 1011; None disables); ``close_timeout=10``;
+    ``write_limit=4 MiB`` (a peer that lets more pile up is dropped);
+    ``logger`` (``wscodec.server``). No TLS: put a TLS terminator in front,
+    or use :func:`wscodec.serve`.
     """
     if sock is None:
         sock = listen(host, port, backlog=backlog, reuse_port=reuse_port)
