@@ -231,6 +231,26 @@ def test_shutdown_closes_every_client_with_1001():
     assert sorted(event[1] for event in codes if event[0] == "close") == [1001] * 3
 
 
+def test_ctrl_c_in_serve_forever_shuts_down_with_1001():
+    import _thread
+
+    server = serve_events(Echo, "127.0.0.1", 0, close_timeout=2.0)
+    clients = []
+
+    def connect_then_interrupt():
+        clients.append(connect(f"ws://127.0.0.1:{server.port}/"))
+        clients[0].send("x")
+        clients[0].recv(timeout=5)
+        _thread.interrupt_main()
+
+    threading.Thread(target=connect_then_interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        server.serve_forever()  # in the main thread, as a script would
+    (client,) = clients
+    assert client.wait_closed(5)
+    assert client.close_code == 1001
+
+
 def test_send_from_another_thread():
     opened: queue.Queue[Any] = queue.Queue()
 
