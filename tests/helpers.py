@@ -7,16 +7,22 @@ import socket
 import threading
 from typing import Any, Callable, Iterator
 
-from wscodec import Server, serve
+from wscodec import FrameParser, Opcode, serve
 from wscodec.demo import DemoServer, serve_demo
 from wscodec.handshake import HTTPReader, Response, accept_key
 
 
 @contextlib.contextmanager
-def running_server(handler: Callable[..., Any], **options: Any) -> Iterator[Server]:
-    """A wscodec server on a free port, serving in a thread, shut down on exit."""
+def running_server(
+    handler: Callable[..., Any], serve_with: Callable[..., Any] = serve, **options: Any
+) -> Iterator[Any]:
+    """A wscodec server on a free port, serving in a thread, shut down on exit.
+
+    ``serve_with`` is :func:`wscodec.serve` (threads) or
+    :func:`wscodec.serve_events` (``handler`` is then a handler factory).
+    """
     options.setdefault("close_timeout", 2.0)
-    server = serve(handler, "127.0.0.1", 0, **options)
+    server = serve_with(handler, "127.0.0.1", 0, **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -86,3 +92,9 @@ def recv_until_closed(sock: socket.socket, limit: float = 5.0) -> bytes:
         if not data:
             return b"".join(chunks)
         chunks.append(data)
+
+
+def close_frames(data: bytes) -> list:
+    """The close frames among the server frames in ``data``."""
+    frames = FrameParser(mask_expected=False, max_frame_size=None).feed(data)
+    return [f for f in frames if f.opcode is Opcode.CLOSE]

@@ -225,8 +225,9 @@ def test_demo_serves_page_and_chat_then_ctrl_c_closes_with_1001():
         assert "shutting down: closing 1 connection(s) with 1001" in demo.output()
 
 
-def test_echo_server_echoes_then_sigterm_closes_with_1001():
-    with running("echo", "--port", "0") as server:
+@pytest.mark.parametrize("flags", [(), ("--events",)])
+def test_echo_server_echoes_then_sigterm_closes_with_1001(flags):
+    with running("echo", "--port", "0", *flags) as server:
         port = int(server.wait_for(r"echo server on ws://127\.0\.0\.1:(\d+)/").group(1))
         with connect(f"ws://127.0.0.1:{port}/any/path?x=1") as client:
             client.send("text é")

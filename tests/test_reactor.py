@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import socket
 import threading
 import time
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
-from helpers import raw_handshake, read_response, recv_until_closed
+from helpers import close_frames, raw_handshake, read_response, recv_until_closed, running_server
 
 import wscodec
 from wscodec import (
@@ -50,23 +49,8 @@ def recorder() -> type:
     return type("Recorder", (Recorder,), {"events": queue.Queue()})
 
 
-@contextlib.contextmanager
-def running(factory: Any, **options: Any) -> Iterator[wscodec.EventServer]:
-    options.setdefault("close_timeout", 2.0)
-    server = serve_events(factory, "127.0.0.1", 0, **options)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        thread.join(10)
-        assert not thread.is_alive(), "the loops did not stop"
-
-
-def close_frames(data: bytes):
-    frames = FrameParser(mask_expected=False, max_frame_size=None).feed(data)
-    return [f for f in frames if f.opcode is Opcode.CLOSE]
+def running(factory: Any, **options: Any) -> Any:
+    return running_server(factory, serve_with=serve_events, **options)
 
 
 def close_code_after(sock: socket.socket, wire: bytes) -> int:

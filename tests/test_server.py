@@ -10,7 +10,14 @@ import threading
 import time
 
 import pytest
-from helpers import echo, raw_handshake, read_response, recv_until_closed, running_server
+from helpers import (
+    close_frames,
+    echo,
+    raw_handshake,
+    read_response,
+    recv_until_closed,
+    running_server,
+)
 
 import wscodec
 from wscodec import (
@@ -29,14 +36,6 @@ from wscodec.handshake import Headers, Response
 
 SIZES = [0, 125, 126, 65535, 65536, 2**20]
 KEY = b"\x11\x22\x33\x44"
-
-
-def close_frames(data: bytes):
-    return [
-        f
-        for f in FrameParser(mask_expected=False, max_frame_size=None).feed(data)
-        if f.opcode is Opcode.CLOSE
-    ]
 
 
 @pytest.mark.parametrize("size", SIZES)

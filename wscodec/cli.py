@@ -27,11 +27,12 @@ import ssl
 import sys
 import threading
 import time
-from typing import Any, Callable, List, Optional, TextIO
+from typing import Any, Callable, Dict, List, Optional, TextIO, Union
 
 from . import __version__, _backend
 from .client import connect
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from .reactor import EventConnection, EventHandler, EventServer, serve_events
 from .server import Server, ServerConnection, serve
 from .sync import Data, SyncConnection
 
@@ -228,16 +229,27 @@ def echo_handler(connection: ServerConnection) -> None:
         connection.send(message)
 
 
+class EchoHandler(EventHandler):
+    """The event-driven twin of :func:`echo_handler`."""
+
+    def on_message(self, connection: EventConnection, message: Data) -> None:
+        connection.send(message)
+
+
 def echo(args: argparse.Namespace) -> int:
     """``wscodec echo``: a bare echo server on any path."""
     max_size = None if args.max_size == 0 else args.max_size
-    server: Server = _listen(
+    options: Dict[str, Any] = {"max_size": max_size, "close_timeout": 2.0}
+    server: Union[Server, EventServer] = _listen(
         args.host,
         args.port,
-        lambda: serve(echo_handler, args.host, args.port, max_size=max_size, close_timeout=2.0),
+        (lambda: serve_events(EchoHandler, args.host, args.port, **options))
+        if args.events
+        else (lambda: serve(echo_handler, args.host, args.port, **options)),
     )
     base = f"{url_host(args.host)}:{server.port}"
-    print(f"wscodec {__version__} echo server on ws://{base}/, backend: {_backend.BACKEND}")
+    kind = "event-driven echo server" if args.events else "echo server"
+    print(f"wscodec {__version__} {kind} on ws://{base}/, backend: {_backend.BACKEND}")
     print("press Ctrl-C to stop", flush=True)
     return run_until_interrupted(server, sys.stdout)
 
@@ -472,6 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=2**24,
         metavar="BYTES",
         help="largest message accepted, 0 for no limit (default 16 MiB)",
+    )
+    echo_parser.add_argument(
+        "--events",
+        action="store_true",
+        help="serve from one event loop (serve_events) instead of a thread per connection",
     )
     echo_parser.set_defaults(run=echo)
 

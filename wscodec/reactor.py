@@ -24,28 +24,22 @@ than ``write_limit`` bytes pile up is disconnected (1006).
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
-from . import deflate
 from ._poller import WRITABLE, Poller
-from .connection import BinaryMessage, Connection, Pong, Role, State, TextMessage
-from .deflate import Compression
+from ._serving import ServerBase, listen
+from .connection import BinaryMessage, Connection, Pong, State, TextMessage
 from .exceptions import ConnectionClosed, InvalidRequest
 from .handshake import (
-    HeaderItems,
     HTTPReader,
     Request,
     Response,
-    SubprotocolSelector,
-    accept,
     reject,
 )
 from .protocol import CloseCode
-from .server import listen
 
 __all__ = ["EventConnection", "EventHandler", "EventServer", "serve_events"]
 
@@ -75,7 +69,6 @@ class EventHandler:
 
 
 HandlerFactory = Callable[[], EventHandler]
-ProcessRequest = Callable[["EventConnection", Request], Optional[Response]]
 
 
 class EventConnection:
@@ -597,7 +590,7 @@ class _Loop:
         self.server.logger.info("%s: connection closed (%s)", connection.remote_address, code)
 
 
-class EventServer:
+class EventServer(ServerBase):
     """A listening socket served by selector loops; made by :func:`serve_events`."""
 
     def __init__(
@@ -606,24 +599,14 @@ class EventServer:
         sock: socket.socket,
         *,
         threads: int = 1,
-        subprotocols: Optional[Sequence[str]] = None,
-        select_subprotocol: Optional[SubprotocolSelector] = None,
-        origins: Optional[Sequence[Optional[str]]] = None,
-        process_request: Optional[ProcessRequest] = None,
-        extra_headers: HeaderItems = None,
-        compression: Compression = "deflate",
-        open_timeout: Optional[float] = 10.0,
-        max_connections: Optional[int] = None,
-        max_size: Optional[int] = 2**20,
-        fragment_size: Optional[int] = None,
         ping_interval: Optional[float] = 20.0,
         ping_timeout: Optional[float] = 20.0,
-        close_timeout: float = 10.0,
         write_limit: int = 2**22,
-        logger: Optional[logging.Logger] = None,
+        **options: Any,
     ) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
+        super().__init__(sock, **options)  # the handshake options and limits
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         #: How often the loops look for connections due a ping or late with a pong.
@@ -631,21 +614,8 @@ class EventServer:
             None if ping_interval is None else min(ping_interval, ping_timeout or ping_interval) / 2
         )
         self.handler_factory = handler_factory
-        self.socket = sock
         sock.setblocking(False)
-        self.subprotocols = subprotocols
-        self.select_subprotocol = select_subprotocol
-        self.origins = origins
-        self.process_request = process_request
-        self.extra_headers = extra_headers
-        self.compression = deflate.resolve(compression)
-        self.open_timeout = open_timeout
-        self.max_connections = max_connections
-        self.max_size = max_size
-        self.fragment_size = fragment_size
-        self.close_timeout = close_timeout
         self.write_limit = write_limit
-        self.logger = logger or logging.getLogger("wscodec.server")
         self.stopping = False
         self.close_with: Tuple[int, str] = (CloseCode.GOING_AWAY, "server shutting down")
         self._loops = [_Loop(self, index) for index in range(threads)]
@@ -653,10 +623,6 @@ class EventServer:
         self._open = 0
         self._stopped = threading.Event()
         self._serving = False
-
-    @property
-    def port(self) -> int:
-        return int(self.socket.getsockname()[1])
 
     @property
     def connections(self) -> List[EventConnection]:
@@ -731,25 +697,12 @@ class EventServer:
         self, connection: EventConnection, request: Request
     ) -> Tuple[Response, Optional[Connection]]:
         """The response to a handshake request, and the protocol if it upgrades."""
-        if self.process_request is not None:
-            early = self.process_request(connection, request)
-            if early is not None:
-                return early, None
-        response, subprotocol, extension = accept(
-            request,
-            subprotocols=self.subprotocols,
-            select_subprotocol=self.select_subprotocol,
-            origins=self.origins,
-            extra_headers=self.extra_headers,
-            compression=self.compression,
-        )
-        connection.subprotocol = subprotocol
-        protocol = Connection(
-            Role.SERVER,
-            max_message_size=self.max_size,
-            fragment_size=self.fragment_size,
-            deflate=extension,
-        )
+        response, extension, upgrade = self.negotiate(connection, request)
+        if not upgrade:
+            return response, None
+        protocol = self.new_protocol()
+        if extension is not None:
+            protocol.enable_deflate(extension)
         return response, protocol
 
 

@@ -22,25 +22,19 @@ with 1001 and joins the threads.
 
 from __future__ import annotations
 
-import logging
 import selectors
 import socket
 import ssl as ssl_module
 import threading
 import time
-from typing import Any, Callable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, List, Optional, Set, Tuple
 
-from . import deflate
-from .connection import Connection, Role
-from .deflate import Compression
+from ._serving import ServerBase, listen
 from .exceptions import ConnectionClosed, InvalidRequest
 from .handshake import (
-    HeaderItems,
     HTTPReader,
     Request,
     Response,
-    SubprotocolSelector,
-    accept,
     reject,
 )
 from .protocol import CloseCode
@@ -56,11 +50,10 @@ class ServerConnection(SyncConnection):
 
 
 Handler = Callable[[ServerConnection], Any]
-ProcessRequest = Callable[[ServerConnection, Request], Optional[Response]]
 ProcessResponse = Callable[[ServerConnection, Request, Response], Optional[Response]]
 
 
-class Server:
+class Server(ServerBase):
     """A listening socket and the threads serving its connections.
 
     Made by :func:`serve`; see there for the options.
@@ -72,50 +65,27 @@ class Server:
         sock: socket.socket,
         *,
         ssl: Optional[ssl_module.SSLContext] = None,
-        subprotocols: Optional[Sequence[str]] = None,
-        select_subprotocol: Optional[SubprotocolSelector] = None,
-        origins: Optional[Sequence[Optional[str]]] = None,
-        process_request: Optional[ProcessRequest] = None,
         process_response: Optional[ProcessResponse] = None,
-        extra_headers: HeaderItems = None,
-        compression: Compression = "deflate",
-        open_timeout: Optional[float] = 10.0,
-        max_connections: Optional[int] = None,
-        max_size: Optional[int] = 2**20,
         max_queue: int = 16,
-        fragment_size: Optional[int] = None,
         ping_interval: Optional[float] = 20.0,
         ping_timeout: Optional[float] = 20.0,
-        close_timeout: float = 10.0,
         write_timeout: float = 30.0,
         write_limit: int = 2**22,
-        logger: Optional[logging.Logger] = None,
+        **options: Any,
     ) -> None:
+        super().__init__(sock, **options)  # the handshake options and limits
         self.handler = handler
-        self.socket = sock
         self.ssl = ssl
-        self.subprotocols = subprotocols
-        self.select_subprotocol = select_subprotocol
-        self.origins = origins
-        self.process_request = process_request
         self.process_response = process_response
-        self.extra_headers = extra_headers
-        self.compression = deflate.resolve(compression)
-        self.open_timeout = open_timeout
-        self.max_connections = max_connections
-        self.max_size = max_size
-        self.fragment_size = fragment_size
-        self.logger = logger or logging.getLogger("wscodec.server")
         self._connection_options = dict(
             max_queue=max_queue,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
+            close_timeout=self.close_timeout,
             write_timeout=write_timeout,
             write_limit=write_limit,
             logger=self.logger,
         )
-        self.close_timeout = close_timeout
         self._lock = threading.Lock()
         self._threads: Set[threading.Thread] = set()
         self._connections: Set[ServerConnection] = set()
@@ -126,10 +96,6 @@ class Server:
         self._wake_reader, self._wake_writer = socket.socketpair()
 
     # Public API ------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return int(self.socket.getsockname()[1])
 
     @property
     def connections(self) -> List[ServerConnection]:
@@ -272,9 +238,7 @@ class Server:
             self._refuse(sock, reject(503, "server shutting down"))
             return None
 
-        protocol = Connection(
-            Role.SERVER, max_message_size=self.max_size, fragment_size=self.fragment_size
-        )
+        protocol = self.new_protocol()
         connection = ServerConnection(sock, protocol, request=request, **self._connection_options)  # type: ignore[arg-type]
         try:
             response = self._respond(connection, request)
@@ -328,19 +292,9 @@ class Server:
                 return request, reader.leftover
 
     def _respond(self, connection: ServerConnection, request: Request) -> Response:
-        if self.process_request is not None:
-            early: Optional[Response] = self.process_request(connection, request)
-            if early is not None:
-                return early
-        response, subprotocol, extension = accept(
-            request,
-            subprotocols=self.subprotocols,
-            select_subprotocol=self.select_subprotocol,
-            origins=self.origins,
-            extra_headers=self.extra_headers,
-            compression=self.compression,
-        )
-        connection.subprotocol = subprotocol
+        response, extension, upgrade = self.negotiate(connection, request)
+        if not upgrade:
+            return response
         if extension is not None:
             connection.protocol.enable_deflate(extension)
         if self.process_response is not None:
@@ -414,21 +368,3 @@ def serve(
     if sock is None:
         sock = listen(host, port, backlog=backlog, reuse_port=reuse_port)
     return Server(handler, sock, **options)
-
-
-def listen(
-    host: Optional[str], port: int, *, backlog: int = 128, reuse_port: bool = False
-) -> socket.socket:
-    """A TCP socket listening on ``host:port`` (IPv6 when ``host`` has a colon)."""
-    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host or "", port))
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock

@@ -434,12 +434,9 @@ class SyncConnection:
         """Read once in the application's thread, waiting in recv() until ``deadline``."""
         if deadline is not None and not self._readable_before(deadline):
             raise TimeoutError("no message received in time")
-        try:
-            data = self._buffer.read(self.socket)
-        except socket.timeout:
+        data = self._read_socket()
+        if data is None:
             return
-        except OSError:
-            data = memoryview(b"")
         try:
             if data:
                 self._receive(data, direct=True)
@@ -484,17 +481,23 @@ class SyncConnection:
                 time.monotonic() + _READER_GRACE
             ):
                 continue  # look again whether the application can read itself
-            try:
-                data = self._buffer.read(self.socket)
-            except socket.timeout:
+            data = self._read_socket()
+            if data is None:
                 continue
-            except OSError:
-                data = memoryview(b"")
             if not data:
                 with self._mutex:
                     self.protocol.receive_eof()
                 return True
             self._receive(data)
+
+    def _read_socket(self) -> Optional[memoryview]:
+        """One read: the bytes, empty at the end (EOF or an error), None on a timeout."""
+        try:
+            return self._buffer.read(self.socket)
+        except socket.timeout:
+            return None
+        except OSError:
+            return memoryview(b"")
 
     def _readable_before(self, deadline: float) -> bool:
         """Wait for data (or EOF) until ``deadline``; False if none came.

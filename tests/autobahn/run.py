@@ -81,7 +81,13 @@ def backend_env(backend: str) -> Dict[str, str]:
 
 
 def run_server_role(
-    wstest: str, cases: List[str], outdir: Path, agent: str, env: Dict[str, str], timeout: float
+    wstest: str,
+    cases: List[str],
+    outdir: Path,
+    agent: str,
+    env: Dict[str, str],
+    timeout: float,
+    events: bool = False,
 ) -> None:
     port = free_port()
     server = subprocess.Popen(
@@ -96,6 +102,7 @@ def run_server_role(
             str(port),
             "--max-size",
             str(MAX_SIZE),
+            *(["--events"] if events else []),
         ],
         env=env,
         cwd=ROOT,
@@ -206,26 +213,35 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--outdir", default=None, help="report folder (deleted first)")
     parser.add_argument("--timeout", type=float, default=2400, help="seconds, at most")
     parser.add_argument("--summary", default=None, help="append the Markdown table here")
+    parser.add_argument(
+        "--events", action="store_true", help="server role: the event-driven server (--events)"
+    )
     args = parser.parse_args(argv)
+    if args.events and args.role != "server":
+        parser.error("--events goes with --role server")
     if not Path(args.wstest).exists():
         raise SystemExit(f"wstest not found at {args.wstest}: run .ci/autobahn-setup first")
 
-    agent = f"wscodec-{args.backend}"
-    outdir = Path(args.outdir or ROOT / "build" / "autobahn" / f"{args.role}-{args.backend}")
+    kind = "events-" if args.events else ""
+    agent = f"wscodec-{kind}{args.backend}"
+    outdir = Path(args.outdir or ROOT / "build" / "autobahn" / f"{args.role}-{kind}{args.backend}")
     shutil.rmtree(outdir, ignore_errors=True)  # wstest merges reports: start clean
     outdir.mkdir(parents=True)
     env = backend_env(args.backend)
     cases = case_patterns(args.groups)
     started = time.monotonic()
-    print(f"Autobahn {args.role} role, {args.backend} backend, cases {args.groups}", flush=True)
-    run = run_server_role if args.role == "server" else run_client_role
-    run(args.wstest, cases, outdir, agent, env, args.timeout)
+    role = "server role (event-driven server)" if args.events else f"{args.role} role"
+    print(f"Autobahn {role}, {args.backend} backend, cases {args.groups}", flush=True)
+    if args.role == "server":
+        run_server_role(args.wstest, cases, outdir, agent, env, args.timeout, args.events)
+    else:
+        run_client_role(args.wstest, cases, outdir, agent, env, args.timeout)
     elapsed = time.monotonic() - started
 
     index = json.loads((outdir / "index.json").read_text())
     allowlist = json.loads((HERE / "allowlist.json").read_text())
     rows = classify(index[agent], allowlist)
-    title = f"{args.role} role, {args.backend} backend, groups {args.groups} ({elapsed:.0f} s)"
+    title = f"{role}, {args.backend} backend, groups {args.groups} ({elapsed:.0f} s)"
     text = table(rows, title)
     print(text)
     for case, outcome, passed in rows:
