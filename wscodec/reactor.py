@@ -19,7 +19,8 @@ A handler must not block: it runs on the loop that serves its neighbours.
 ``send()``, ``ping()`` and ``close()`` may be called from any thread (calls
 from other threads are handed to the connection's loop). Writes never
 block: what the socket does not take is buffered, and a peer that lets more
-than ``write_limit`` bytes pile up is disconnected (1006).
+than ``write_limit`` bytes pile up behind the message being written is
+disconnected (1006).
 """
 
 from __future__ import annotations
@@ -451,7 +452,16 @@ class _Loop:
     def _write(self, connection: EventConnection, data: bytes) -> None:
         if connection._write_shut:
             return
-        if not connection._out:
+        out = connection._out
+        if out:
+            # Bytes are still waiting from earlier writes: the peer reads
+            # slower than we send. One message of any size may wait (the
+            # handler chose its size); a backlog past write_limit may not.
+            if len(out) + len(data) > self.server.write_limit:
+                self._write_failed(connection, OSError("the peer does not read"))
+                return
+            out += data
+        else:
             try:
                 sent = connection.socket.send(data)
             except (BlockingIOError, InterruptedError):
@@ -461,11 +471,7 @@ class _Loop:
                 return
             if sent == len(data):
                 return
-            data = data[sent:]
-        connection._out += data
-        if len(connection._out) > self.server.write_limit:
-            self._write_failed(connection, OSError("the peer does not read"))
-            return
+            out += memoryview(data)[sent:]
         if not connection._writing:
             connection._writing = True
             self.poller.modify(connection.fd, write=True)
@@ -731,7 +737,7 @@ def serve_events(
     ``max_size=2**20`` (1009 above); ``fragment_size=None``;
     ``ping_interval=20``, ``ping_timeout=20`` (keepalive: a pong later than
     that fails the connection with 1011; None disables); ``close_timeout=10``;
-    ``write_limit=4 MiB`` (a peer that lets more pile up is dropped);
+    ``write_limit=4 MiB`` (a peer that lets more pile up behind a message is dropped);
     ``logger`` (``wscodec.server``). No TLS: put a TLS terminator in front,
     or use :func:`wscodec.serve`.
     """
