@@ -294,6 +294,29 @@ def test_one_message_larger_than_write_limit_goes_through():
     assert client.close_code == 1000
 
 
+def test_broadcast_reaches_every_event_connection_in_order():
+    opened: queue.Queue[Any] = queue.Queue()
+
+    class Member(EventHandler):
+        def on_open(self, connection):
+            opened.put(connection)
+
+    with running(Member, threads=2) as server:
+        clients = [connect(f"ws://127.0.0.1:{server.port}/") for _ in range(20)]
+        members = [opened.get(timeout=5) for _ in clients]
+        for i in range(50):  # from this thread, not a loop's
+            assert wscodec.broadcast(members, f"m{i}") == 20
+        for client in clients:
+            assert [client.recv(timeout=5) for _ in range(50)] == [f"m{i}" for i in range(50)]
+            client.close()
+        for member in members:
+            deadline = time.monotonic() + 5
+            while member.state is not wscodec.connection.State.CLOSED:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert not member.send_nowait("late")  # closed: not taken
+
+
 def test_many_clients_on_two_loops_keep_order():
     results: List[bool] = []
 

@@ -137,6 +137,23 @@ class EventConnection:
         if not self._dispatching:
             self._loop.flush(self)
 
+    def send_nowait(self, message: Data) -> bool:
+        """Queue a message from any thread; False if the connection is not open.
+
+        ``send()`` never blocks either; this is the form
+        :func:`wscodec.broadcast` uses, shared with the threaded server's
+        connections. A peer that lets the backlog pass ``write_limit`` is
+        dropped by the loop.
+        """
+        protocol = self.protocol
+        if protocol is None or protocol.state is not State.OPEN or self._closed:
+            return False
+        if self._loop.in_other_thread():
+            self._send_from_other_thread(message)
+        else:
+            self._send_quietly(message)
+        return True
+
     def ping(self, data: bytes = b"") -> None:
         """Send a ping; the pong is answered by the peer, not reported."""
         if self._loop.in_other_thread():
@@ -213,8 +230,10 @@ class _Loop:
     def call_soon(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` on this loop (thread-safe)."""
         with self._calls_lock:
+            first = not self._calls
             self._calls.append((function, args))
-        self.wake()
+        if first:  # otherwise a wake-up is on its way already
+            self.wake()
 
     def wake(self) -> None:
         try:
