@@ -314,3 +314,72 @@ def test_arriving_frames_are_not_copied_again_and_again(max_message_size):
         assert connection.failure is None
         limit = 0 if opcode is Opcode.BINARY else len(payload)
         assert sum(copied) <= limit, (opcode, sum(copied))
+
+
+def test_large_immutable_payload_is_handed_over_beside_its_header(server):
+    payload = bytes(range(256)) * 512  # 128 KiB
+    server.send_text("small before")
+    server.send_binary(payload)
+    server.send_binary(b"small after")
+    buffers = server.buffers_to_send()
+    assert len(buffers) == 3
+    assert buffers[1] is payload  # not copied
+    assert bytes(buffers[0]).endswith(encode_frame(Opcode.BINARY, payload)[:10])
+    joined = b"".join(buffers)
+    expected = (
+        encode_frame(Opcode.TEXT, b"small before")
+        + encode_frame(Opcode.BINARY, payload)
+        + encode_frame(Opcode.BINARY, b"small after")
+    )
+    assert joined == expected
+    assert server.buffers_to_send() == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [bytearray(70000), memoryview(bytearray(70000)), memoryview(bytes(140000)).cast("H")],
+    ids=["bytearray", "view-of-bytearray", "view-of-shorts"],
+)
+def test_payloads_that_may_change_are_copied(server, payload):
+    server.send_binary(payload)
+    buffers = server.buffers_to_send()
+    assert len(buffers) == 1 and isinstance(buffers[0], bytes)
+    assert buffers[0] == encode_frame(Opcode.BINARY, bytes(memoryview(payload).cast("B")))
+
+
+def test_data_to_send_still_returns_one_bytes_object(server):
+    payload = b"\x07" * 100_000
+    server.send_binary(payload)
+    server.send_close(1000)
+    data = server.data_to_send()
+    assert type(data) is bytes
+    frames = FrameParser(mask_expected=False, max_frame_size=None).feed(data)
+    assert [(f.opcode, f.payload) for f in frames] == [
+        (Opcode.BINARY, payload),
+        (Opcode.CLOSE, close_payload(1000)),
+    ]
+
+
+def test_fragments_of_a_large_message_keep_their_headers():
+    connection = Connection(Role.SERVER, fragment_size=65536)
+    payload = bytes(range(251)) * 600  # 150,600 bytes: three frames
+    connection.send_binary(payload)
+    buffers = connection.buffers_to_send()
+    assert len(buffers) == 5  # header, 64 KiB, header, 64 KiB, whole last frame
+    frames = FrameParser(mask_expected=False, max_frame_size=None).feed(b"".join(buffers))
+    assert [(f.opcode, f.fin, len(f.payload)) for f in frames] == [
+        (Opcode.BINARY, False, 65536),
+        (Opcode.CONTINUATION, False, 65536),
+        (Opcode.CONTINUATION, True, 150600 - 131072),
+    ]
+    assert b"".join(f.payload for f in frames) == payload
+
+
+def test_a_client_always_masks_large_payloads_into_one_frame():
+    client = Connection(Role.CLIENT)
+    payload = b"\x00" * 100_000
+    client.send_binary(payload)
+    buffers = client.buffers_to_send()
+    assert len(buffers) == 1
+    (frame,) = FrameParser(mask_expected=True, max_frame_size=None).feed(buffers[0])
+    assert frame.payload == payload

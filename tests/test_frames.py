@@ -7,6 +7,7 @@ import os
 import pytest
 
 from wscodec import Frame, InvalidUtf8, Opcode, PayloadTooBig, ProtocolError
+from wscodec.codec import data_frame_header
 from wscodec.protocol import RSV1, RSV2, RSV3
 
 KEY = bytes.fromhex("37fa213d")
@@ -363,3 +364,12 @@ def test_pending_payload_unbounded_large_frame(codec):
     opcode, rsv1, data = parser.pending_payload(1000)
     assert opcode is Opcode.BINARY and not rsv1
     assert data == payload[1000 : 3 * 2**20 // 2 - 14]
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 70000])
+@pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION])
+@pytest.mark.parametrize("fin, rsv1", [(True, False), (False, False), (True, True)])
+def test_data_frame_header_is_what_encode_frame_puts_first(codec, length, opcode, fin, rsv1):
+    payload = b"\x5a" * length
+    frame = codec.encode_frame(opcode, payload, fin=fin, rsv1=rsv1)
+    assert data_frame_header(opcode, length, fin=fin, rsv1=rsv1) + payload == frame

@@ -258,6 +258,24 @@ _SHORT_HEADERS = {
 }
 
 
+def data_frame_header(opcode: int, length: int, *, fin: bool = True, rsv1: bool = False) -> bytes:
+    """The header of an unmasked data frame whose ``length``-byte payload is written apart.
+
+    What :func:`encode_frame` puts before the payload of a server frame; a
+    large payload can then go to the socket beside its header, uncopied.
+    """
+    first = _DATA_FIRST[operator.index(opcode)]
+    if not fin:
+        first &= 0x7F
+    if rsv1:
+        first |= RSV1
+    if length < 126:
+        return _SHORT_HEADERS[first][length]
+    if length < 65536:
+        return _PACK_MEDIUM(first, 126, length)
+    return _PACK_LONG(first, 127, length)
+
+
 def _key_stream(key: bytearray) -> int:
     """The 4-byte key repeated over 128 bytes, as a little-endian integer."""
     return int.from_bytes(bytes(key) * 32, "little")

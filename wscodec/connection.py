@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple, Union
 
 from . import _backend
+from .codec import data_frame_header
 from .deflate import PerMessageDeflate
 from .exceptions import (
     ConnectionClosed,
@@ -96,6 +97,10 @@ Event = Union[TextMessage, BinaryMessage, Ping, Pong, CloseReceived]
 _MAX_REASON = 123  # a close frame holds 125 bytes, 2 of them for the code
 _MASK_POOL = 1024  # masking keys drawn from os.urandom at a time
 _PAST_THE_END = sys.maxsize  # a pending_payload() offset that returns no data
+# From this size on, an unmasked payload that cannot change (bytes) is handed
+# to the transport beside its header instead of copied behind it: copying a
+# 1 MiB payload was a tenth of the servers' time echoing 1 MiB messages.
+_SCATTER_MIN = 65536
 
 
 class Connection:
@@ -132,7 +137,8 @@ class Connection:
         self.deflate = deflate
         self._parser = self._make_parser()
         self._utf8 = codec.Utf8Validator()
-        self._outgoing: List[bytes] = []
+        self._outgoing: List[BytesLike] = []
+        self._scattered = False  # _outgoing holds a large payload apart from its header
         self._masks = b""
         self._mask_position = 0
         # The message being received.
@@ -383,14 +389,44 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the transport, in order; empties the buffer."""
+        buffers = self.buffers_to_send()
+        if len(buffers) == 1:
+            return bytes(buffers[0])
+        return b"".join(buffers)
+
+    def buffers_to_send(self) -> List[BytesLike]:
+        """What :meth:`data_to_send` returns, as buffers for a vectored write.
+
+        A large payload that cannot change (``bytes``) comes as a buffer of
+        its own, after its header, so that ``socket.sendmsg()`` writes it
+        without a copy; smaller frames are joined. Empty when nothing waits;
+        empties the buffer.
+        """
         if self._pending_close is not None:
             self._outgoing.append(self._pending_close)
             self._pending_close = None
         outgoing = self._outgoing
         if not outgoing:
-            return b""
+            return []
         self._outgoing = []
-        return outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)
+        if len(outgoing) == 1:
+            return outgoing
+        if not self._scattered:
+            return [b"".join(outgoing)]
+        self._scattered = False
+        buffers: List[BytesLike] = []
+        run: List[BytesLike] = []  # consecutive small pieces, joined into one buffer
+        for piece in outgoing:
+            if len(piece) < _SCATTER_MIN:
+                run.append(piece)
+                continue
+            if run:
+                buffers.append(run[0] if len(run) == 1 else b"".join(run))
+                run = []
+            buffers.append(piece)
+        if run:
+            buffers.append(run[0] if len(run) == 1 else b"".join(run))
+        return buffers
 
     @property
     def close_pending(self) -> bool:
@@ -483,6 +519,12 @@ class Connection:
     def _send_frame(
         self, opcode: Opcode, payload: BytesLike, *, fin: bool = True, rsv1: bool = False
     ) -> None:
+        size = _frozen_size(payload) if self.role is Role.SERVER else -1
+        if size >= _SCATTER_MIN:
+            self._outgoing.append(data_frame_header(opcode, size, fin=fin, rsv1=rsv1))
+            self._outgoing.append(payload)
+            self._scattered = True
+            return
         mask = self._next_mask() if self.role is Role.CLIENT else None
         self._outgoing.append(
             self._codec.encode_frame(opcode, payload, fin=fin, mask=mask, rsv1=rsv1)
@@ -505,6 +547,20 @@ class Connection:
             position = 0
         self._mask_position = position + 4
         return self._masks[position : position + 4]
+
+
+def _frozen_size(payload: BytesLike) -> int:
+    """The payload's size if its bytes cannot change before they are written, else -1."""
+    if type(payload) is bytes:
+        return len(payload)
+    if (
+        type(payload) is memoryview
+        and type(payload.obj) is bytes
+        and payload.c_contiguous
+        and payload.format in ("B", "b", "c")
+    ):
+        return payload.nbytes
+    return -1
 
 
 def _truncate(reason: str) -> str:

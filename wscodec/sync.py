@@ -35,6 +35,7 @@ import uuid
 from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Union
 
 from ._inbox import Inbox, ReadTurn
+from ._writev import send_all
 from .connection import BinaryMessage, Connection, Pong, Role, State, TextMessage
 from .exceptions import ConnectionClosed, ConnectionClosedOK
 from .handshake import Request, Response
@@ -403,10 +404,10 @@ class SyncConnection:
 
     def _flush(self) -> None:
         """Write what the protocol wants sent. Call with the mutex held."""
-        data = self.protocol.data_to_send()
-        if data and not self._write_shut:
+        buffers = self.protocol.buffers_to_send()
+        if buffers and not self._write_shut:
             try:
-                self.socket.sendall(data)
+                send_all(self.socket, buffers)
             except OSError as error:  # socket.timeout included: the peer does not read
                 self.logger.info(
                     "%s: write failed (%s); dropping the connection", self.remote_address, error
