@@ -519,7 +519,9 @@ class Connection:
     def _send_frame(
         self, opcode: Opcode, payload: BytesLike, *, fin: bool = True, rsv1: bool = False
     ) -> None:
-        size = _frozen_size(payload) if self.role is Role.SERVER else -1
+        size = -1
+        if len(payload) >= _SCATTER_MIN and self.role is Role.SERVER:
+            size = _frozen_size(payload)
         if size >= _SCATTER_MIN:
             self._outgoing.append(data_frame_header(opcode, size, fin=fin, rsv1=rsv1))
             self._outgoing.append(payload)

@@ -488,7 +488,12 @@ class _Loop:
                 out += buffer
         else:
             try:
-                sent = send_some(connection.socket, buffers)
+                if len(buffers) == 1:
+                    sent = connection.socket.send(buffers[0])
+                    if sent == len(buffers[0]):
+                        return  # the common case: everything went out at once
+                else:
+                    sent = send_some(connection.socket, buffers)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as error:
