@@ -84,3 +84,22 @@ def test_unsent_counts_across_buffer_boundaries():
     assert [bytes(v) for v in _writev.unsent(buffers, 3)] == [b"defgh", b"ij"]
     assert [bytes(v) for v in _writev.unsent(buffers, 9)] == [b"j"]
     assert _writev.unsent(buffers, 10) == []
+
+
+def test_more_buffers_than_one_call_takes(vectored):
+    buffers = [bytes([i % 256]) * (100 + i % 100) for i in range(1500)]  # past IOV_MAX too
+    expected = b"".join(buffers)
+    left, right = socket.socketpair()
+    received: list = []
+    reader = threading.Thread(target=read_all, args=(right, 2 * len(expected), received))
+    reader.start()
+    try:
+        _writev.send_all(left, buffers)
+        sent = _writev.send_some(left, buffers)
+        assert 0 < sent <= len(expected)
+        _writev.send_all(left, _writev.unsent(buffers, sent))
+    finally:
+        reader.join(30)
+        left.close()
+        right.close()
+    assert received == [expected * 2]

@@ -15,6 +15,9 @@ from typing import List, Sequence, Union
 Buffer = Union[bytes, bytearray, memoryview]
 
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
+# Buffers per sendmsg() call: far below the system's IOV_MAX (1024 on Linux),
+# past which sendmsg() fails; what is left goes out with the next call.
+_MAX_BUFFERS = 64
 
 
 def _vectored(sock: socket.socket) -> bool:
@@ -26,7 +29,7 @@ def send_some(sock: socket.socket, buffers: Sequence[Buffer]) -> int:
     if len(buffers) == 1:
         return sock.send(buffers[0])
     if _vectored(sock):
-        return sock.sendmsg(buffers)
+        return sock.sendmsg(buffers[:_MAX_BUFFERS])
     return sock.send(b"".join(buffers))
 
 
@@ -52,4 +55,4 @@ def send_all(sock: socket.socket, buffers: Sequence[Buffer]) -> None:
     else:
         remaining: Sequence[Buffer] = buffers
         while remaining:
-            remaining = unsent(remaining, sock.sendmsg(remaining))
+            remaining = unsent(remaining, sock.sendmsg(remaining[:_MAX_BUFFERS]))
