@@ -161,7 +161,7 @@ def test_utf8_errors_near_block_edges_of_large_inputs(level):
             for bad in BAD:
                 check_utf8(text[: edge + delta] + bad + text[edge + delta :])
     ascii_text = b"x" * 5000
-    for edge in (64, 1024, 4096):
+    for edge in (64, 128, 1024, 4096):
         for delta in range(-4, 5):
             for bad in BAD:
                 check_utf8(ascii_text[: edge + delta] + bad + ascii_text[edge + delta :])
