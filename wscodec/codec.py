@@ -90,6 +90,21 @@ def _xor_translate_into(target: Union[bytearray, memoryview], key: bytes, phase:
         target[lane::4] = (piece.tobytes() if type(piece) is memoryview else piece).translate(table)
 
 
+def _unmask_in(buffer: bytearray, start: int, end: int, key: bytes) -> bytes:
+    """``buffer[start:end]`` unmasked, as bytes; large payloads are unmasked in place.
+
+    The parser owns ``buffer`` and drops these bytes next, so a large payload
+    needs no copy of its own before the translate passes (one temporary of
+    the payload's size less, which on a busy heap also meant fresh pages).
+    """
+    if end - start < _TRANSLATE_FROM:
+        return _xor(memoryview(buffer)[start:end], key)
+    for lane in range(4):
+        lanes = slice(start + lane, end, 4)
+        buffer[lanes] = buffer[lanes].translate(_XOR_TABLES[key[lane]])
+    return bytes(memoryview(buffer)[start:end])
+
+
 def _xor(data: BytesLike, key: bytes, phase: int = 0) -> bytes:
     """``data`` XOR ``key`` repeated, starting at ``key[phase]``."""
     length = len(data)
@@ -521,7 +536,7 @@ class FrameParser:
         start = pos + (2 if length_field < 126 else 4 if length_field == 126 else 10)
         end = pos + size
         if self._mask_expected:
-            payload = _xor(memoryview(buf)[start + 4 : end], bytes(buf[start : start + 4]))
+            payload = _unmask_in(buf, start + 4, end, bytes(buf[start : start + 4]))
         else:
             payload = bytes(buf[start:end])
         opcode = OPCODE_BY_VALUE[first & 0x0F]
