@@ -73,7 +73,7 @@ def test_rejects_non_contiguous(codec):
 
 
 @pytest.mark.parametrize("length", [0, 1, 3, 7, 8, 31, 32, 33, 100, 70000])
-@pytest.mark.parametrize("offset", [0, 1, 2, 3, 4, 5, 1001])
+@pytest.mark.parametrize("offset", [0, 1, 2, 3, 4, 5, 1001, 2**63 - 1, 2**63 + 1, 2**100 + 3, True])
 def test_in_place_with_offset(codec, length, offset):
     data = os.urandom(length)
     buffer = bytearray(data)
@@ -103,3 +103,19 @@ def test_in_place_needs_writable_buffer(codec):
 def test_in_place_rejects_negative_offset(codec):
     with pytest.raises(ValueError, match="offset must not be negative"):
         codec.apply_mask_into(bytearray(4), KEY, -1)
+
+
+@pytest.mark.parametrize("mask", [b"abc", b"abcde", bytearray(b"abcd"), memoryview(b"abcd"), "abcd"])
+def test_in_place_checks_the_mask_of_any_type(codec, mask):
+    buffer = bytearray(b"payload!")
+    if isinstance(mask, str):
+        with pytest.raises(TypeError):
+            codec.apply_mask_into(buffer, mask)
+    elif len(mask) != 4:
+        with pytest.raises(ValueError, match="4 bytes"):
+            codec.apply_mask_into(buffer, mask)
+    else:
+        codec.apply_mask_into(buffer, mask)
+        assert bytes(buffer) == reference_mask(b"payload!", b"abcd")
+    with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
+        codec.apply_mask_into(buffer, KEY, 1.0)

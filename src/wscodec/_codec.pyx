@@ -10,6 +10,7 @@ threads keep working while a large payload is unmasked or validated.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport uint8_t, uint64_t
@@ -32,6 +33,9 @@ from wscodec.protocol import (
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
+    # Declared here without Cython's error check: _plain_offset() clears it.
+    Py_ssize_t _long_as_ssize "PyLong_AsSsize_t"(object value)
+    void PyErr_Clear()
 
 # The SIMD kernels live in small C headers (intrinsics read better in C); each
 # header has a portable path and picks its widest path at run time.
@@ -183,6 +187,29 @@ cdef inline void _mask_copy_maybe_nogil(uint8_t* dst, const uint8_t* src, Py_ssi
         mask_copy(dst, src, length, key, phase)
 
 
+# The common arguments, bytes data and a 4-byte bytes key, are read directly:
+# borrowing buffers costs more than masking 16 bytes. Whatever else comes takes
+# the general path, which checks it and raises the shared errors.
+
+cdef inline bint _plain_key(object mask, uint8_t* key) noexcept:
+    """Copy a 4-byte ``bytes`` mask into ``key``; False for any other mask."""
+    if type(mask) is bytes and PyBytes_GET_SIZE(mask) == 4:
+        memcpy(key, PyBytes_AS_STRING(mask), 4)
+        return True
+    return False
+
+
+cdef inline Py_ssize_t _plain_offset(object offset) noexcept:
+    """``offset`` if it is an ``int`` from 0 to PY_SSIZE_T_MAX, else -1."""
+    cdef Py_ssize_t value
+    if type(offset) is not int:
+        return -1
+    value = _long_as_ssize(offset)
+    if value == -1:
+        PyErr_Clear()  # too large: the general path does the arithmetic
+    return value
+
+
 def apply_mask(data, mask):
     """Return ``data`` XOR-ed with the 4-byte ``mask`` repeated.
 
@@ -193,6 +220,13 @@ def apply_mask(data, mask):
     cdef Py_buffer view
     cdef uint8_t key[4]
     cdef bytes result
+    if type(data) is bytes and _plain_key(mask, key):
+        # bytes cannot change, not even while the GIL is released: no buffer needed.
+        result = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(data))
+        _mask_copy_maybe_nogil(<uint8_t*>PyBytes_AS_STRING(result),
+                               <const uint8_t*>PyBytes_AS_STRING(data),
+                               PyBytes_GET_SIZE(data), key, 0)
+        return result
     _get_buffer(data, &view, PyBUF_SIMPLE)
     try:
         _get_key(mask, key)
@@ -213,6 +247,16 @@ def apply_mask_into(buffer, mask, offset=0):
     """
     cdef Py_buffer view
     cdef uint8_t key[4]
+    cdef Py_ssize_t phase
+    if type(buffer) is bytearray and PyByteArray_GET_SIZE(buffer) < _NOGIL_MASK:
+        # Under the GIL (held throughout) nothing can resize the bytearray
+        # meanwhile, so it needs no buffer; above the threshold it does.
+        phase = _plain_offset(offset)
+        if phase >= 0 and _plain_key(mask, key):
+            mask_copy(<uint8_t*>PyByteArray_AS_STRING(buffer),
+                      <const uint8_t*>PyByteArray_AS_STRING(buffer),
+                      PyByteArray_GET_SIZE(buffer), key, phase % 4)
+            return
     _get_buffer(buffer, &view, PyBUF_WRITABLE)
     try:
         _get_key(mask, key)
