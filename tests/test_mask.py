@@ -105,7 +105,9 @@ def test_in_place_rejects_negative_offset(codec):
         codec.apply_mask_into(bytearray(4), KEY, -1)
 
 
-@pytest.mark.parametrize("mask", [b"abc", b"abcde", bytearray(b"abcd"), memoryview(b"abcd"), "abcd"])
+@pytest.mark.parametrize(
+    "mask", [b"abc", b"abcde", bytearray(b"abcd"), memoryview(b"abcd"), "abcd"]
+)
 def test_in_place_checks_the_mask_of_any_type(codec, mask):
     buffer = bytearray(b"payload!")
     if isinstance(mask, str):
