@@ -24,7 +24,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Deque, Optional, Union
+from typing import Deque, Iterable, Optional, Union
 
 Data = Union[str, bytes]
 
@@ -50,9 +50,11 @@ class Inbox:
         self._items: Deque[Data] = collections.deque()
         self._maxsize = maxsize
         self._grace = grace
-        lock = threading.Lock()
-        self._app = threading.Condition(lock)
-        self._background = threading.Condition(lock)
+        # Held with ``with self._lock`` (a C-level lock; a Condition's own
+        # __enter__ is Python code, and recv() takes this lock twice per message).
+        self._lock = threading.Lock()
+        self._app = threading.Condition(self._lock)
+        self._background = threading.Condition(self._lock)
         self._closed = False
         self._discarding = False
         self._waiting = 0  # application threads inside recv()
@@ -67,23 +69,24 @@ class Inbox:
 
     def put(self, item: Data) -> None:
         """Queue a message read by the background reader; wait while the queue is full."""
-        with self._app:
+        with self._lock:
             while len(self._items) >= self._maxsize and not self._closed:
                 self._background.wait()
             self._append(item)
 
     def put_nowait(self, item: Data) -> None:
         """Queue a message read by the application's thread (which must not wait on itself)."""
-        with self._app:
+        with self._lock:
             self._append(item)
 
     def _append(self, item: Data) -> None:
         if not self._closed and not self._discarding:
             self._items.append(item)
-            self._app.notify()
+            if self._idle:
+                self._app.notify()
 
     def pending(self) -> bool:
-        with self._app:
+        with self._lock:
             return bool(self._items)
 
     def take(self, deadline: Optional[float], may_read: bool) -> Union[Data, ReadTurn, None]:
@@ -93,41 +96,90 @@ class Inbox:
         socket itself. Raises :class:`TimeoutError` when ``deadline`` (a
         ``time.monotonic()`` value) passes first.
         """
-        with self._app:
-            while True:
-                if self._items:
-                    item = self._items.popleft()
-                    if len(self._items) + 1 >= self._maxsize:
-                        self._background.notify()  # room for a waiting put()
-                    return item
-                if self._closed:
-                    return None
-                if may_read and self._reader is None and not self._background_only:
-                    self._reader = APP
-                    return _READ
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError("no message received in time")
-                self._idle += 1
-                if self._watching_idle:
-                    self._background.notify()
-                try:
-                    self._app.wait(remaining)
-                finally:
-                    self._idle -= 1
+        with self._lock:
+            return self._take(deadline, may_read)
+
+    def enter_and_take(
+        self, deadline: Optional[float], may_read: bool
+    ) -> Union[Data, ReadTurn, None]:
+        """:meth:`enter`, then :meth:`take`; leaves again unless it hands out a ReadTurn."""
+        with self._lock:
+            self._waiting += 1
+            self._entries += 1
+            return self._take_or_leave(deadline, may_read)
+
+    def end_read_and_take(
+        self, received: Iterable[Data], deadline: Optional[float], may_read: bool
+    ) -> Union[Data, ReadTurn, None]:
+        """Queue what the caller read, give the read turn back, then take as above.
+
+        The caller holds a ReadTurn from :meth:`enter_and_take` (or from here);
+        this leaves unless it hands out another.
+        """
+        with self._lock:
+            for item in received:
+                self._append(item)
+            self._end_read()
+            return self._take_or_leave(deadline, may_read)
+
+    def end_read_and_leave(self, received: Iterable[Data] = ()) -> None:
+        """Queue what the caller read, give the read turn back and leave (on an error)."""
+        with self._lock:
+            for item in received:
+                self._append(item)
+            self._end_read()
+            self._leave()
+
+    def _take_or_leave(
+        self, deadline: Optional[float], may_read: bool
+    ) -> Union[Data, ReadTurn, None]:
+        try:
+            item = self._take(deadline, may_read)
+        except BaseException:
+            self._leave()
+            raise
+        if item is not _READ:
+            self._leave()
+        return item
+
+    def _take(self, deadline: Optional[float], may_read: bool) -> Union[Data, ReadTurn, None]:
+        while True:
+            if self._items:
+                item = self._items.popleft()
+                if len(self._items) + 1 >= self._maxsize:
+                    self._background.notify()  # room for a waiting put()
+                return item
+            if self._closed:
+                return None
+            if may_read and self._reader is None and not self._background_only:
+                self._reader = APP
+                return _READ
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("no message received in time")
+            self._idle += 1
+            if self._watching_idle:
+                self._background.notify()
+            try:
+                self._app.wait(remaining)
+            finally:
+                self._idle -= 1
 
     def enter(self) -> None:
         """An application thread entered recv()."""
-        with self._app:
+        with self._lock:
             self._waiting += 1
             self._entries += 1
 
     def leave(self) -> None:
         """An application thread left recv()."""
-        with self._app:
-            self._waiting -= 1
-            if self._waiting == 0 and self._parked:
-                self._background.notify()
+        with self._lock:
+            self._leave()
+
+    def _leave(self) -> None:
+        self._waiting -= 1
+        if self._waiting == 0 and self._parked:
+            self._background.notify()
 
     def wait_idle(self, timeout: float) -> None:
         """Wait until every message was taken and the application waits for more.
@@ -135,7 +187,7 @@ class Inbox:
         That is when it has finished with what it received (answered it, for
         example); gives up after ``timeout`` seconds.
         """
-        with self._app:
+        with self._lock:
             self._watching_idle = True
             try:
                 self._background.wait_for(self._idle_or_over, timeout)
@@ -147,13 +199,13 @@ class Inbox:
 
     def discard_new(self) -> None:
         """Drop messages from now on (the application closed the connection)."""
-        with self._app:
+        with self._lock:
             self._discarding = True
             self._maxsize = len(self._items) + 1
             self._background.notify_all()
 
     def close(self) -> None:
-        with self._app:
+        with self._lock:
             self._closed = True
             self._app.notify_all()
             self._background.notify_all()
@@ -162,15 +214,19 @@ class Inbox:
 
     def release_read(self) -> None:
         """The application thread is done reading, for now."""
-        with self._app:
-            self._reader = None
+        with self._lock:
+            self._end_read()
+
+    def _end_read(self) -> None:
+        self._reader = None
+        if self._idle:
             self._app.notify()  # another thread in recv() may read next
-            if self._background_only:
-                self._background.notify()
+        if self._background_only:
+            self._background.notify()
 
     def read_in_background(self) -> None:
         """From now on only the background reader reads (the connection is closing)."""
-        with self._app:
+        with self._lock:
             if not self._background_only:
                 self._background_only = True
                 self._background.notify_all()
@@ -181,7 +237,7 @@ class Inbox:
         Its turn comes when the application has not entered recv() for a
         grace period, or when the connection is closing.
         """
-        with self._app:
+        with self._lock:
             while not self._closed:
                 if self._reader is None and self._background_only:
                     break
@@ -227,7 +283,7 @@ class Inbox:
         for a moment with nothing queued would never come while messages keep
         arriving, as in a lock-step echo.)
         """
-        with self._app:
+        with self._lock:
             if self._background_only or self._waiting == 0:
                 return False
             self._reader = None

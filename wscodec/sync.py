@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Deque, Dict, Iterable, Iterator, Optional, Union
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Union
 
 from ._inbox import Inbox, ReadTurn
 from ._writev import send_all
@@ -179,7 +179,8 @@ class SyncConnection:
         """Start the reader (and keepalive) threads once the handshake is done."""
         _set_write_timeout(self.socket, self.write_timeout)
         if leftover:
-            self._receive(leftover, direct=True)
+            for message in self._receive(leftover, direct=True):
+                self._messages.put_nowait(message)
         self._reader.start()
         if self.ping_interval is not None:
             pinger = threading.Thread(target=self._keepalive, name=f"wscodec-ping-{self.id}")
@@ -216,27 +217,35 @@ class SyncConnection:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         inbox = self._messages
-        inbox.enter()
-        try:
-            while True:
-                if self._close_held and not inbox.pending():
-                    self._release_held_close()  # the application is done with what came first
-                may_read = self.protocol.state is State.OPEN and not self._done.is_set()
-                if not may_read:
-                    inbox.read_in_background()
-                item = inbox.take(deadline, may_read)
-                if item is None:
-                    break
-                if not isinstance(item, ReadTurn):
-                    return item
-                try:
-                    self._read_directly(deadline)
-                finally:
-                    inbox.release_read()
-        finally:
-            inbox.leave()
+        # Each inbox call below takes its lock once: on an echo of small
+        # messages these round trips were a large part of a message's cost.
+        item = inbox.enter_and_take(deadline, self._may_read())
+        while isinstance(item, ReadTurn):
+            try:
+                received = self._read_directly(deadline)
+            except BaseException:
+                inbox.end_read_and_leave()
+                raise
+            if self._close_held:
+                # The peer closed right after these messages: queue them
+                # first, so that the held close waits until they are taken.
+                inbox.end_read_and_leave(received)
+                item = inbox.enter_and_take(deadline, self._may_read())
+            else:
+                item = inbox.end_read_and_take(received, deadline, self._may_read())
+        if item is not None:
+            return item
         self._done.wait(self.close_timeout)
         raise self.protocol.close_exception()
+
+    def _may_read(self) -> bool:
+        """Whether the thread in recv() may read the socket; releases a held close first."""
+        if self._close_held and not self._messages.pending():
+            self._release_held_close()  # the application is done with what came first
+        if self.protocol.state is State.OPEN and not self._done.is_set():
+            return True
+        self._messages.read_in_background()
+        return False
 
     def __iter__(self) -> Iterator[Data]:
         """Messages until the connection closes normally (an error close raises)."""
@@ -431,17 +440,19 @@ class SyncConnection:
             except OSError:
                 pass
 
-    def _read_directly(self, deadline: Optional[float]) -> None:
-        """Read once in the application's thread, waiting in recv() until ``deadline``."""
+    def _read_directly(self, deadline: Optional[float]) -> List[Data]:
+        """Read once in the application's thread, waiting in recv() until ``deadline``.
+
+        Returns the messages that read completed, for the caller to queue.
+        """
         if deadline is not None and not self._readable_before(deadline):
             raise TimeoutError("no message received in time")
         data = self._read_socket()
         if data is None:
-            return
+            return []
         try:
             if data:
-                self._receive(data, direct=True)
-                return
+                return self._receive(data, direct=True)
             with self._mutex:
                 self.protocol.receive_eof()
         except Exception:  # never let a reader fail silently
@@ -449,6 +460,7 @@ class SyncConnection:
             with self._mutex:
                 self.protocol.receive_eof()
         self._finish()
+        return []
 
     def _read_loop(self) -> None:
         """The background reader: reads whenever the application does not."""
@@ -520,8 +532,12 @@ class SyncConnection:
             return True
         return bool(readable)
 
-    def _receive(self, data: Union[bytes, memoryview], direct: bool = False) -> None:
-        """Process bytes read by the application's thread (``direct``) or the background reader."""
+    def _receive(self, data: Union[bytes, memoryview], direct: bool = False) -> List[Data]:
+        """Process bytes read by the application's thread (``direct``) or the background reader.
+
+        The background reader queues the messages (waiting while the queue is
+        full); the application's thread gets them back, to queue them itself.
+        """
         with self._mutex:
             events = self.protocol.receive_data(data)
             # When the peer closed (or broke the protocol) right after sending
@@ -534,15 +550,19 @@ class SyncConnection:
                 self._close_held = True
             else:
                 self._flush_quietly()
-        put = self._messages.put_nowait if direct else self._messages.put
+        received: List[Data] = []
         for event in events:
             if isinstance(event, (TextMessage, BinaryMessage)):
-                put(event.data)
+                if direct:
+                    received.append(event.data)
+                else:
+                    self._messages.put(event.data)
             elif isinstance(event, Pong):
                 self._pong_received(event.data)
         failure = self.protocol.failure
         if failure is not None:
             self.logger.info("%s: failing the connection: %s", self.remote_address, failure)
+        return received
 
     def _release_held_close(self) -> None:
         with self._mutex:
