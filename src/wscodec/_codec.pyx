@@ -560,10 +560,17 @@ cdef class FrameParser:
         """Parse ``data``; return every frame it completed, in order."""
         cdef Py_buffer view
         cdef list frames = []
+        cdef bint borrowed = type(data) is not bytes
         if self._error is not None:
             self._error.frames = []
             raise self._error
-        _get_buffer(data, &view, PyBUF_SIMPLE)
+        if not borrowed:
+            # Immutable and referenced by the caller throughout, even where the
+            # GIL is released: no buffer to borrow.
+            view.buf = PyBytes_AS_STRING(data)
+            view.len = PyBytes_GET_SIZE(data)
+        else:
+            _get_buffer(data, &view, PyBUF_SIMPLE)
         try:
             self._parse(<const uint8_t*>view.buf, view.len, frames)
         except ProtocolError as error:
@@ -574,7 +581,8 @@ cdef class FrameParser:
             error.frames = frames
             raise
         finally:
-            PyBuffer_Release(&view)
+            if borrowed:
+                PyBuffer_Release(&view)
         return frames
 
     cdef int _parse(self, const uint8_t* data, Py_ssize_t size, list frames) except -1:
