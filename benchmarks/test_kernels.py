@@ -13,6 +13,7 @@ import os
 
 import pytest
 
+from benchmarks.timing import copy_buffers
 from wscodec import _backend
 from wscodec.protocol import Opcode
 
@@ -33,8 +34,7 @@ def size(request):
 
 
 def test_memcpy(benchmark, size):
-    source = os.urandom(size)
-    target = memoryview(bytearray(size))
+    source, target = copy_buffers(size)
 
     def copy():
         target[:] = source
