@@ -33,7 +33,7 @@ BACKGROUND = "background"
 
 
 class ReadTurn:
-    """What :meth:`Inbox.take` returns when the caller must now read the socket."""
+    """What :meth:`Inbox.enter_and_take` returns when the caller must now read the socket."""
 
 
 _READ = ReadTurn()
@@ -42,8 +42,8 @@ _READ = ReadTurn()
 class Inbox:
     """A bounded FIFO of received messages that can be closed, and the socket's read turn.
 
-    :meth:`take` hands out every message still queued before it reports the
-    close, so nothing received before a clean close is lost.
+    :meth:`enter_and_take` hands out every message still queued before it
+    reports the close, so nothing received before a clean close is lost.
     """
 
     def __init__(self, maxsize: int, grace: float) -> None:
@@ -89,20 +89,17 @@ class Inbox:
         with self._lock:
             return bool(self._items)
 
-    def take(self, deadline: Optional[float], may_read: bool) -> Union[Data, ReadTurn, None]:
-        """The next message; None once closed and drained; a ReadTurn when the caller reads next.
-
-        ``may_read`` says whether the calling (application) thread may read the
-        socket itself. Raises :class:`TimeoutError` when ``deadline`` (a
-        ``time.monotonic()`` value) passes first.
-        """
-        with self._lock:
-            return self._take(deadline, may_read)
-
     def enter_and_take(
         self, deadline: Optional[float], may_read: bool
     ) -> Union[Data, ReadTurn, None]:
-        """:meth:`enter`, then :meth:`take`; leaves again unless it hands out a ReadTurn."""
+        """An application thread entered recv(): the next message for it.
+
+        That is a message; None once closed and drained; or a ReadTurn when
+        the caller reads the socket next (``may_read`` says whether it may).
+        Raises :class:`TimeoutError` when ``deadline`` (a ``time.monotonic()``
+        value) passes first. The caller has left recv() again unless it got
+        a ReadTurn, which it gives back with one of the ``end_read`` calls.
+        """
         with self._lock:
             self._waiting += 1
             self._entries += 1
@@ -165,17 +162,6 @@ class Inbox:
             finally:
                 self._idle -= 1
 
-    def enter(self) -> None:
-        """An application thread entered recv()."""
-        with self._lock:
-            self._waiting += 1
-            self._entries += 1
-
-    def leave(self) -> None:
-        """An application thread left recv()."""
-        with self._lock:
-            self._leave()
-
     def _leave(self) -> None:
         self._waiting -= 1
         if self._waiting == 0 and self._parked:
@@ -211,11 +197,6 @@ class Inbox:
             self._background.notify_all()
 
     # The read turn ---------------------------------------------------------------
-
-    def release_read(self) -> None:
-        """The application thread is done reading, for now."""
-        with self._lock:
-            self._end_read()
 
     def _end_read(self) -> None:
         self._reader = None
