@@ -82,12 +82,19 @@ def _xor_int(data: BytesLike, key: bytes, phase: int) -> bytes:
     )
 
 
-def _xor_translate_into(target: Union[bytearray, memoryview], key: bytes, phase: int) -> None:
-    """XOR ``target`` in place, one strided translate per key byte."""
+def _xor_translate_into(
+    target: Union[bytearray, memoryview],
+    key: bytes,
+    phase: int,
+    start: int = 0,
+    end: Optional[int] = None,
+) -> None:
+    """XOR ``target[start:end]`` in place, one strided translate per key byte."""
     for lane in range(4):
         table = _XOR_TABLES[key[(phase + lane) % 4]]
-        piece = target[lane::4]
-        target[lane::4] = (piece.tobytes() if type(piece) is memoryview else piece).translate(table)
+        lanes = slice(start + lane, end, 4)
+        piece = target[lanes]
+        target[lanes] = (piece.tobytes() if type(piece) is memoryview else piece).translate(table)
 
 
 def _unmask_in(buffer: bytearray, start: int, end: int, key: bytes) -> bytes:
@@ -99,9 +106,7 @@ def _unmask_in(buffer: bytearray, start: int, end: int, key: bytes) -> bytes:
     """
     if end - start < _TRANSLATE_FROM:
         return _xor(memoryview(buffer)[start:end], key)
-    for lane in range(4):
-        lanes = slice(start + lane, end, 4)
-        buffer[lanes] = buffer[lanes].translate(_XOR_TABLES[key[lane]])
+    _xor_translate_into(buffer, key, 0, start, end)
     return bytes(memoryview(buffer)[start:end])
 
 
