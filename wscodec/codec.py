@@ -90,11 +90,19 @@ def _xor_translate_into(
     end: Optional[int] = None,
 ) -> None:
     """XOR ``target[start:end]`` in place, one strided translate per key byte."""
-    for lane in range(4):
-        table = _XOR_TABLES[key[(phase + lane) % 4]]
+    tables = _XOR_TABLES
+    if isinstance(target, bytearray):
+        # Unrolled: on a 1 KiB payload a loop over the four lanes (its slice
+        # objects and index arithmetic) cost a quarter of the unmasking time.
+        second, third, fourth = start + 1, start + 2, start + 3
+        target[start:end:4] = target[start:end:4].translate(tables[key[phase]])
+        target[second:end:4] = target[second:end:4].translate(tables[key[(phase + 1) & 3]])
+        target[third:end:4] = target[third:end:4].translate(tables[key[(phase + 2) & 3]])
+        target[fourth:end:4] = target[fourth:end:4].translate(tables[key[(phase + 3) & 3]])
+        return
+    for lane in range(4):  # a memoryview's slices have no translate(): copied out
         lanes = slice(start + lane, end, 4)
-        piece = target[lanes]
-        target[lanes] = (piece.tobytes() if type(piece) is memoryview else piece).translate(table)
+        target[lanes] = target[lanes].tobytes().translate(tables[key[(phase + lane) & 3]])
 
 
 def _unmask_in(buffer: bytearray, start: int, end: int, key: bytes) -> bytes:
@@ -160,11 +168,7 @@ def apply_mask_into(buffer: Union[bytearray, memoryview], mask: BytesLike, offse
         length = len(buffer)
         phase = offset % 4
         if length >= _TRANSLATE_FROM:
-            tables = _XOR_TABLES
-            buffer[0::4] = buffer[0::4].translate(tables[mask[phase]])
-            buffer[1::4] = buffer[1::4].translate(tables[mask[(phase + 1) % 4]])
-            buffer[2::4] = buffer[2::4].translate(tables[mask[(phase + 2) % 4]])
-            buffer[3::4] = buffer[3::4].translate(tables[mask[(phase + 3) % 4]])
+            _xor_translate_into(buffer, mask, phase)
         elif length:
             key = mask[phase:] + mask[:phase] if phase else mask
             buffer[:] = (
