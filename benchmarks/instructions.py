@@ -45,7 +45,10 @@ def cases(with_peers: bool) -> List[Case]:
 
 
 def calls_for(case: Case) -> int:
-    """Calls per count: ~16 MiB of input, within 20-3000 (what varies between runs is spread)."""
+    """Calls per count: ~16 MiB of input, at least 20, at most 3000.
+
+    Whatever still differs between two processes is spread over that many calls.
+    """
     return max(20, min(3000, (16 << 20) // max(case.nbytes, 1)))
 
 
