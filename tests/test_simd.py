@@ -85,6 +85,20 @@ def test_mask_large_unaligned(level, length):
         assert masked[-300:] == reference_mask(bytes(view[-300:]), key, length - 300)
 
 
+def test_mask_beyond_the_streaming_threshold(level):
+    """Copying masks this large write around the caches; the result is the same."""
+    length = compiled.MASK_STREAMING_FROM + 67
+    data = os.urandom(length + 64)
+    key = os.urandom(4)
+    for start in (0, 1, 33):
+        view = memoryview(data)[start : start + length]
+        assert compiled.apply_mask(view, key) == _backend.python_codec.apply_mask(view, key)
+    # In place stays on ordinary stores; check it at the same size.
+    buffer = bytearray(data[1 : 1 + length])
+    compiled.apply_mask_into(buffer, key, 3)
+    assert buffer == _backend.python_codec.apply_mask(data[1 : 1 + length], key[3:] + key[:3])
+
+
 PIECES = [
     "a",
     "z~",

@@ -15,6 +15,7 @@ def _set_nogil_thresholds(
 
 SIMD_LEVELS: Tuple[str, ...]
 KERNELS: Dict[str, str]
+MASK_STREAMING_FROM: int
 
 def cpu_features() -> Dict[str, bool]: ...
 def _use_simd(level: Optional[str] = None) -> Dict[str, str]: ...

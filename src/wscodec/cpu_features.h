@@ -21,6 +21,7 @@
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define WS_X86_SIMD 1
 #include <immintrin.h>
+#include <cpuid.h>
 #define WS_TARGET(t) __attribute__((target(t)))
 #elif defined(__aarch64__) && defined(__ARM_NEON)
 #define WS_NEON 1
@@ -63,6 +64,32 @@ static int ws_detect_level(void)
             level = wanted;
     }
     return level;
+}
+
+/* Bytes of one L3 cache instance (the one this core shares), 0 if unknown.
+ *
+ * From the deterministic cache parameters (leaf 4 on Intel, 0x8000001D on
+ * AMD), not the C library's sysconf, which on AMD reports the whole
+ * package's L3 (256 MiB on an 8-CCD EPYC whose cores each share 32 MiB). */
+static size_t ws_l3_cache_size(void)
+{
+#if defined(WS_X86_SIMD)
+    static const unsigned int leaves[2] = {4, 0x8000001D};
+    unsigned int a, b, c, d, sub, j;
+    for (j = 0; j < 2; j++) {
+        if (__get_cpuid_max(leaves[j] & 0x80000000, NULL) < leaves[j])
+            continue;
+        for (sub = 0; sub < 16; sub++) {
+            __cpuid_count(leaves[j], sub, a, b, c, d);
+            if ((a & 31) == 0)
+                break;
+            if (((a >> 5) & 7) == 3)
+                return (size_t)((b >> 22) + 1) * (((b >> 12) & 1023) + 1) *
+                       ((b & 4095) + 1) * ((size_t)c + 1);
+        }
+    }
+#endif
+    return 0;
 }
 
 /* Individual CPU features, for `wscodec info` (x86_64 + gcc/clang only). */
