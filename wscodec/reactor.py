@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 from ._poller import WRITABLE, Poller
 from ._serving import ServerBase, listen
 from ._writev import Buffer, send_some, unsent
-from .connection import BinaryMessage, Connection, Pong, State, TextMessage
+from .connection import _CLOSED, _OPEN, BinaryMessage, Connection, Pong, State, TextMessage
 from .exceptions import ConnectionClosed, InvalidRequest
 from .handshake import (
     HTTPReader,
@@ -151,7 +151,7 @@ class EventConnection:
         dropped by the loop.
         """
         protocol = self.protocol
-        if protocol is None or protocol.state is not State.OPEN or self._closed:
+        if protocol is None or protocol.state is not _OPEN or self._closed:
             return False
         if self._loop.in_other_thread():
             self._send_from_other_thread(message)
@@ -548,7 +548,7 @@ class _Loop:
     def _closing(self, connection: EventConnection) -> None:
         protocol = connection.protocol
         assert protocol is not None
-        if protocol.failure is not None or protocol.state is State.CLOSED:
+        if protocol.failure is not None or protocol.state is _CLOSED:
             self._shut_write(connection)
         if connection.deadline is None:
             connection.deadline = time.monotonic() + self.server.close_timeout
@@ -560,7 +560,7 @@ class _Loop:
         assert server.ping_interval is not None
         for connection in list(self.connections):
             protocol = connection.protocol
-            if protocol is None or protocol.state is not State.OPEN:
+            if protocol is None or protocol.state is not _OPEN:
                 continue
             sent_at = connection._ping_sent_at
             if sent_at is not None:
@@ -611,7 +611,7 @@ class _Loop:
         protocol = connection.protocol
         if protocol is None or connection.handler is None:
             return
-        if protocol.state is not State.CLOSED:
+        if protocol.state is not _CLOSED:
             protocol.receive_eof()
         code = protocol.close_code
         try:

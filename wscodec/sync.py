@@ -36,7 +36,7 @@ from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Union
 
 from ._inbox import Inbox, ReadTurn
 from ._writev import send_all
-from .connection import BinaryMessage, Connection, Pong, Role, State, TextMessage
+from .connection import _CLOSED, _OPEN, _SERVER, BinaryMessage, Connection, Pong, State, TextMessage
 from .exceptions import ConnectionClosed, ConnectionClosedOK
 from .handshake import Request, Response
 from .protocol import CloseCode
@@ -242,7 +242,7 @@ class SyncConnection:
         """Whether the thread in recv() may read the socket; releases a held close first."""
         if self._close_held and not self._messages.pending():
             self._release_held_close()  # the application is done with what came first
-        if self.protocol.state is State.OPEN and not self._done.is_set():
+        if self.protocol.state is _OPEN and not self._done.is_set():
             return True
         self._messages.read_in_background()
         return False
@@ -264,7 +264,10 @@ class SyncConnection:
         one frame per item. Raises :class:`ConnectionClosed` if the connection
         is closed (or closing).
         """
-        with self._message_lock:
+        # acquire()/release() rather than ``with`` on the per-message paths:
+        # see the note on Inbox._lock.
+        self._message_lock.acquire()
+        try:
             if isinstance(message, str):
                 self._send_with(self.protocol.send_text, message)
             elif isinstance(message, (bytes, bytearray, memoryview)):
@@ -273,6 +276,8 @@ class SyncConnection:
                 self._send_fragments(iter(message))
             else:
                 raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
+        finally:
+            self._message_lock.release()
 
     def _send_fragments(self, fragments: Iterator[Data]) -> None:
         try:
@@ -292,9 +297,12 @@ class SyncConnection:
         )
 
     def _send_with(self, method: Any, *args: Any, **kwargs: Any) -> None:
-        with self._mutex:
+        self._mutex.acquire()
+        try:
             method(*args, **kwargs)
             self._flush()
+        finally:
+            self._mutex.release()
 
     def send_nowait(self, message: Data) -> bool:
         """Queue a message without blocking; False if the connection is not open.
@@ -303,7 +311,7 @@ class SyncConnection:
         while more than ``write_limit`` bytes wait is disconnected (1006): one
         slow reader must not hold up the sender, nor grow memory without bound.
         """
-        if self.protocol.state is not State.OPEN or self._done.is_set():
+        if self.protocol.state is not _OPEN or self._done.is_set():
             return False
         size = len(message)
         with self._outbox_lock:
@@ -383,7 +391,7 @@ class SyncConnection:
         self._messages.discard_new()
         self._messages.read_in_background()
         with self._mutex:
-            if self.protocol.state is State.OPEN and not self._done.is_set():
+            if self.protocol.state is _OPEN and not self._done.is_set():
                 self.protocol.send_close(code, reason)
                 try:
                     self._flush()
@@ -427,9 +435,7 @@ class SyncConnection:
         # 6455 section 7.1.1), and so does a side that failed the connection;
         # shutting down our half sends FIN after the close frame, never RST.
         protocol = self.protocol
-        if protocol.failure is not None or (
-            protocol.state is State.CLOSED and protocol.role is Role.SERVER
-        ):
+        if protocol.failure is not None or (protocol.state is _CLOSED and protocol.role is _SERVER):
             self._shutdown_write()
 
     def _shutdown_write(self) -> None:
@@ -482,7 +488,7 @@ class SyncConnection:
             if self._close_held:
                 self._messages.wait_idle(self.close_timeout)
                 self._release_held_close()
-            if self.protocol.state is not State.OPEN or self._done.is_set():
+            if self.protocol.state is not _OPEN or self._done.is_set():
                 self._messages.read_in_background()
                 if deadline is None:
                     deadline = time.monotonic() + self.close_timeout
@@ -538,7 +544,8 @@ class SyncConnection:
         The background reader queues the messages (waiting while the queue is
         full); the application's thread gets them back, to queue them itself.
         """
-        with self._mutex:
+        self._mutex.acquire()
+        try:
             events = self.protocol.receive_data(data)
             # When the peer closed (or broke the protocol) right after sending
             # messages, hold our close frame back until the application has
@@ -550,6 +557,8 @@ class SyncConnection:
                 self._close_held = True
             else:
                 self._flush_quietly()
+        finally:
+            self._mutex.release()
         received: List[Data] = []
         for event in events:
             if isinstance(event, (TextMessage, BinaryMessage)):
@@ -598,7 +607,7 @@ class SyncConnection:
             if self._finished:
                 return
             self._finished = True
-            if self.protocol.state is not State.CLOSED:
+            if self.protocol.state is not _CLOSED:
                 self.protocol.receive_eof()
         try:
             self.socket.close()
