@@ -8,7 +8,7 @@ each selected case of the codec suite (``benchmarks/codec_suite.py``) under
 slow (valgrind runs Python ~50x slower; one to two minutes a case) and, like
 the timings, installs nothing: valgrind must be on the PATH.
 
-    python -m benchmarks.instructions [--only parse,encode] [--contenders "(python),(py)"]
+    python -m benchmarks.instructions [--only parse,encode,roundtrip] [--contenders "(python),(py)"]
                                       [--sizes 16,1024] [--no-peers] [--json]
 
 Each case runs in two processes that build the same cases, with the same
@@ -32,6 +32,7 @@ from typing import Any, Dict, List
 
 from . import peers as peer_module
 from .codec_suite import Case, all_cases, human
+from .roundtrip import roundtrip_cases
 
 WARMUP = 10
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,9 +40,13 @@ _REFS = re.compile(r"refs:\s+([\d,]+)")
 
 
 def cases(with_peers: bool) -> List[Case]:
-    """Every case of the codec suite (with the peers installed here), in a fixed order."""
+    """Every case of the codec suite (with the peers installed here), in a fixed order.
+
+    Then the threaded server's round trip (``benchmarks/roundtrip.py``),
+    which has no timed twin: its time is the scheduler's as much as ours.
+    """
     found = peer_module.detect()[0] if with_peers else []
-    return all_cases(found, quick=False)
+    return all_cases(found, quick=False) + roundtrip_cases()
 
 
 def calls_for(case: Case) -> int:
@@ -94,7 +99,7 @@ def select(all_of: List[Case], args: argparse.Namespace) -> List[int]:
 
 def main(argv: Any = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions")
-    parser.add_argument("--only", help="comma-separated sections: mask,utf8,parse,encode")
+    parser.add_argument("--only", help="comma-separated sections: mask,utf8,parse,encode,roundtrip")
     parser.add_argument(
         "--contenders",
         default="(python),(py)",
@@ -144,11 +149,11 @@ def main(argv: Any = None) -> int:
         json.dump({"python": sys.version.split()[0], "rows": rows}, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    print(f"{'section':7} {'case':32} {'size':>6}  {'contender':24} {'instr/call':>14}")
-    print("-" * 88)
+    print(f"{'section':9} {'case':32} {'size':>6}  {'contender':24} {'instr/call':>14}")
+    print("-" * 90)
     for row in rows:
         print(
-            f"{row['section']:7} {row['case']:32} {human(row['size']):>6}  "
+            f"{row['section']:9} {row['case']:32} {human(row['size']):>6}  "
             f"{row['contender']:24} {row['instructions_per_call']:14,.0f}"
         )
     return 0
