@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
 import pytest
 from peers import (
@@ -48,6 +49,17 @@ class Ws4pyServer:
         return self
 
     def __exit__(self, *exc):
+        # ws4py's manager thread takes a finished connection off its epoll
+        # after the close; stopping the manager first races with that (a
+        # ValueError on the closed epoll, raised in ws4py's thread). So wait,
+        # briefly, until it has let go of every connection.
+        manager = self.server.manager
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with manager.lock:
+                if not manager.websockets:
+                    break
+            time.sleep(0.01)
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(10)
