@@ -66,6 +66,20 @@ def test_auto_pong_can_be_disabled():
     assert connection.data_to_send() == b""
 
 
+def test_has_data_to_send_tells_without_emptying(server):
+    assert not server.has_data_to_send()
+    server.receive_data(client_frame(Opcode.BINARY, b"no answer needed"))
+    assert not server.has_data_to_send()
+    server.receive_data(client_frame(Opcode.PING, b"p"))  # answered with a pong
+    assert server.has_data_to_send() and server.has_data_to_send()
+    assert [frame.opcode for frame in sent_frames(server)] == [Opcode.PONG]
+    assert not server.has_data_to_send()
+    server.receive_data(client_frame(Opcode.CLOSE, close_payload(1000)))  # a close is owed
+    assert server.has_data_to_send() and server.close_pending
+    assert [frame.opcode for frame in sent_frames(server)] == [Opcode.CLOSE]
+    assert not server.has_data_to_send()
+
+
 def test_peer_initiated_close(server):
     events = server.receive_data(client_frame(Opcode.CLOSE, close_payload(1001, "bye")))
     assert events == [CloseReceived(1001, "bye")]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Deque, Iterable, Optional, Union
+from typing import Deque, Iterable, Optional, Sequence, Union
 
 Data = Union[str, bytes]
 
@@ -112,7 +112,7 @@ class Inbox:
             self._lock.release()
 
     def end_read_and_take(
-        self, received: Iterable[Data], deadline: Optional[float], may_read: bool
+        self, received: Sequence[Data], deadline: Optional[float], may_read: bool
     ) -> Union[Data, ReadTurn, None]:
         """Queue what the caller read, give the read turn back, then take as above.
 
@@ -121,6 +121,13 @@ class Inbox:
         """
         self._lock.acquire()
         try:
+            if len(received) == 1 and not self._items and not self._closed and not self._discarding:
+                # One message read, none queued before it (a lock-step echo):
+                # the caller takes what it read, as queueing it and taking it
+                # back would hand it over, without the round trip.
+                self._end_read()
+                self._leave()
+                return received[0]
             self._extend(received)
             self._end_read()
             return self._take_or_leave(deadline, may_read)

@@ -435,6 +435,10 @@ class Connection:
             buffers.append(run[0] if len(run) == 1 else b"".join(run))
         return buffers
 
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return anything (without emptying it)."""
+        return bool(self._outgoing) or self._pending_close is not None
+
     @property
     def close_pending(self) -> bool:
         """True while a close frame we owe (after a failure or the peer's close) waits.

@@ -22,6 +22,7 @@ queue exceeds ``write_limit``.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import os
 import select
@@ -32,7 +33,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Union
 
 from ._inbox import Inbox, ReadTurn
 from ._writev import send_all
@@ -44,6 +45,7 @@ from .protocol import CloseCode
 __all__ = ["Data", "PongWaiter", "SyncConnection"]
 
 Data = Union[str, bytes]
+_MESSAGE_TYPES = (TextMessage, BinaryMessage)  # the events that carry a message
 _poll = getattr(select, "poll", None)  # absent on Windows
 _RECEIVE_BUFFER = 65536
 _LARGE_RECEIVE_BUFFER = 1 << 20
@@ -217,10 +219,21 @@ class SyncConnection:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         inbox = self._messages
+        protocol = self.protocol
+        received: Optional[List[Data]] = None  # what this thread read, not yet queued
         # Each inbox call below takes its lock once: on an echo of small
         # messages these round trips were a large part of a message's cost.
-        item = inbox.enter_and_take(deadline, self._may_read())
-        while isinstance(item, ReadTurn):
+        while True:
+            # _may_read() in full only when its answer is not the usual True.
+            may_read = (
+                not self._close_held and protocol.state is _OPEN and not self._finished
+            ) or self._may_read()
+            if received is None:
+                item = inbox.enter_and_take(deadline, may_read)
+            else:
+                item = inbox.end_read_and_take(received, deadline, may_read)
+            if not isinstance(item, ReadTurn):
+                break
             try:
                 received = self._read_directly(deadline)
             except BaseException:
@@ -230,9 +243,7 @@ class SyncConnection:
                 # The peer closed right after these messages: queue them
                 # first, so that the held close waits until they are taken.
                 inbox.end_read_and_leave(received)
-                item = inbox.enter_and_take(deadline, self._may_read())
-            else:
-                item = inbox.end_read_and_take(received, deadline, self._may_read())
+                received = None
         if item is not None:
             return item
         self._done.wait(self.close_timeout)
@@ -242,7 +253,7 @@ class SyncConnection:
         """Whether the thread in recv() may read the socket; releases a held close first."""
         if self._close_held and not self._messages.pending():
             self._release_held_close()  # the application is done with what came first
-        if self.protocol.state is _OPEN and not self._done.is_set():
+        if self.protocol.state is _OPEN and not self._finished:
             return True
         self._messages.read_in_background()
         return False
@@ -268,10 +279,10 @@ class SyncConnection:
         # see the note on Inbox._lock.
         self._message_lock.acquire()
         try:
-            if isinstance(message, str):
-                self._send_with(self.protocol.send_text, message)
-            elif isinstance(message, (bytes, bytearray, memoryview)):
+            if isinstance(message, (bytes, bytearray, memoryview)):
                 self._send_with(self.protocol.send_binary, message)
+            elif isinstance(message, str):
+                self._send_with(self.protocol.send_text, message)
             elif isinstance(message, Iterable) and not isinstance(message, dict):
                 self._send_fragments(iter(message))
             else:
@@ -284,22 +295,23 @@ class SyncConnection:
             first = next(fragments)
         except StopIteration:
             return
+        protocol = self.protocol
         if isinstance(first, str):
-            self._send_with(self.protocol.send_text, first, fin=False)
+            self._send_with(functools.partial(protocol.send_text, fin=False), first)
         elif isinstance(first, (bytes, bytearray, memoryview)):
-            self._send_with(self.protocol.send_binary, first, fin=False)
+            self._send_with(functools.partial(protocol.send_binary, fin=False), first)
         else:
             raise TypeError(f"cannot send a fragment of type {type(first).__name__}")
         for fragment in fragments:
-            self._send_with(self.protocol.send_continuation, fragment, fin=False)
-        self._send_with(
-            self.protocol.send_continuation, "" if isinstance(first, str) else b"", fin=True
-        )
+            self._send_with(functools.partial(protocol.send_continuation, fin=False), fragment)
+        last = "" if isinstance(first, str) else b""
+        self._send_with(functools.partial(protocol.send_continuation, fin=True), last)
 
-    def _send_with(self, method: Any, *args: Any, **kwargs: Any) -> None:
+    def _send_with(self, method: Callable[[Any], None], data: Any) -> None:
+        """Call ``method(data)`` on the protocol, then write what it produced."""
         self._mutex.acquire()
         try:
-            method(*args, **kwargs)
+            method(data)
             self._flush()
         finally:
             self._mutex.release()
@@ -424,7 +436,10 @@ class SyncConnection:
         buffers = self.protocol.buffers_to_send()
         if buffers and not self._write_shut:
             try:
-                send_all(self.socket, buffers)
+                if len(buffers) == 1:
+                    self.socket.sendall(buffers[0])  # send_all()'s first case, a call sooner
+                else:
+                    send_all(self.socket, buffers)
             except OSError as error:  # socket.timeout included: the peer does not read
                 self.logger.info(
                     "%s: write failed (%s); dropping the connection", self.remote_address, error
@@ -544,16 +559,19 @@ class SyncConnection:
         The background reader queues the messages (waiting while the queue is
         full); the application's thread gets them back, to queue them itself.
         """
+        protocol = self.protocol
         self._mutex.acquire()
         try:
-            events = self.protocol.receive_data(data)
-            # When the peer closed (or broke the protocol) right after sending
-            # messages, hold our close frame back until the application has
-            # dealt with them: its answers go out first, and the close with them.
-            if self.protocol.close_pending and (
-                any(isinstance(event, (TextMessage, BinaryMessage)) for event in events)
+            events = protocol.receive_data(data)
+            if protocol.state is _OPEN and not protocol.has_data_to_send():
+                pass  # the common case: messages only, nothing to answer or shut down
+            elif protocol.close_pending and (
+                any(isinstance(event, _MESSAGE_TYPES) for event in events)
                 or self._messages.pending()
             ):
+                # The peer closed (or broke the protocol) right after sending
+                # messages: hold our close frame back until the application
+                # has dealt with them, so that its answers go out first.
                 self._close_held = True
             else:
                 self._flush_quietly()
@@ -561,14 +579,14 @@ class SyncConnection:
             self._mutex.release()
         received: List[Data] = []
         for event in events:
-            if isinstance(event, (TextMessage, BinaryMessage)):
+            if isinstance(event, _MESSAGE_TYPES):
                 if direct:
                     received.append(event.data)
                 else:
                     self._messages.put(event.data)
             elif isinstance(event, Pong):
                 self._pong_received(event.data)
-        failure = self.protocol.failure
+        failure = protocol.failure
         if failure is not None:
             self.logger.info("%s: failing the connection: %s", self.remote_address, failure)
         return received
