@@ -122,9 +122,9 @@ class Inbox:
         self._lock.acquire()
         try:
             if len(received) == 1 and not self._items and not self._closed and not self._discarding:
-                # One message read, none queued before it (a lock-step echo):
-                # the caller takes what it read, as queueing it and taking it
-                # back would hand it over, without the round trip.
+                # One message read and none queued before it (a lock-step
+                # echo): it goes straight back to the caller, which is what
+                # queueing it and taking it again would do.
                 self._end_read()
                 self._leave()
                 return received[0]
