@@ -102,6 +102,10 @@ class CloseReceived:
 
 
 Event = Union[TextMessage, BinaryMessage, Ping, Pong, CloseReceived]
+# For isinstance() on per-message paths: a module-level tuple is not rebuilt
+# at each call, as a tuple written in the call is.
+_MESSAGE_EVENTS = (TextMessage, BinaryMessage)
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 _MAX_REASON = 123  # a close frame holds 125 bytes, 2 of them for the code
 _MASK_POOL = 1024  # masking keys drawn from os.urandom at a time
@@ -492,7 +496,13 @@ class Connection:
             and self.deflate is None
             and self.fragment_size is None
         ):
-            self._send_frame(opcode, payload)  # the common case: a whole message, one frame
+            # The common case: a whole message in one frame, most often a
+            # small one, encoded here (one call less than _send_frame()).
+            if len(payload) < _SCATTER_MIN:
+                mask = self._next_mask() if self.role is _CLIENT else None
+                self._outgoing.append(self._codec.encode_frame(opcode, payload, mask=mask))
+            else:
+                self._send_frame(opcode, payload)
             return
         self._check_open()
         message_opcode: Optional[Opcode]

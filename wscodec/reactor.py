@@ -33,7 +33,15 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 from ._poller import WRITABLE, Poller
 from ._serving import ServerBase, listen
 from ._writev import Buffer, send_some, unsent
-from .connection import _CLOSED, _OPEN, BinaryMessage, Connection, Pong, State, TextMessage
+from .connection import (
+    _BYTES_LIKE,
+    _CLOSED,
+    _MESSAGE_EVENTS,
+    _OPEN,
+    Connection,
+    Pong,
+    State,
+)
 from .exceptions import ConnectionClosed, InvalidRequest
 from .handshake import (
     HTTPReader,
@@ -53,6 +61,7 @@ Data = Union[str, bytes]
 _READ_SIZE = 2**20
 _SWEEP_EVERY = 0.1  # seconds between looks at handshake and closing deadlines
 _LISTENER = object()  # what the listening socket's descriptor maps to
+_get_ident = threading.get_ident
 
 
 class EventHandler:
@@ -127,16 +136,16 @@ class EventConnection:
         Raises :class:`ConnectionClosed` if the connection is closing or
         closed (from another thread, the message is dropped instead).
         """
-        if self._loop.in_other_thread():
+        if _get_ident() != self._loop.ident:  # in_other_thread(), one call sooner
             self._send_from_other_thread(message)
             return
         protocol = self.protocol
         if protocol is None:
             raise _not_open()
-        if isinstance(message, str):
-            protocol.send_text(message)
-        elif isinstance(message, (bytes, bytearray, memoryview)):
+        if isinstance(message, _BYTES_LIKE):
             protocol.send_binary(message)
+        elif isinstance(message, str):
+            protocol.send_text(message)
         else:
             raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
         if not self._dispatching:
@@ -433,7 +442,7 @@ class _Loop:
         on_message = connection.handler.on_message
         connection._dispatching = True
         for event in events:
-            if isinstance(event, (TextMessage, BinaryMessage)):
+            if isinstance(event, _MESSAGE_EVENTS):
                 try:
                     on_message(connection, event.data)
                 except Exception:

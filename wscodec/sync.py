@@ -37,7 +37,16 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optiona
 
 from ._inbox import Inbox, ReadTurn
 from ._writev import send_all
-from .connection import _CLOSED, _OPEN, _SERVER, BinaryMessage, Connection, Pong, State, TextMessage
+from .connection import (
+    _BYTES_LIKE,
+    _CLOSED,
+    _MESSAGE_EVENTS,
+    _OPEN,
+    _SERVER,
+    Connection,
+    Pong,
+    State,
+)
 from .exceptions import ConnectionClosed, ConnectionClosedOK
 from .handshake import Request, Response
 from .protocol import CloseCode
@@ -45,7 +54,6 @@ from .protocol import CloseCode
 __all__ = ["Data", "PongWaiter", "SyncConnection"]
 
 Data = Union[str, bytes]
-_MESSAGE_TYPES = (TextMessage, BinaryMessage)  # the events that carry a message
 _poll = getattr(select, "poll", None)  # absent on Windows
 _RECEIVE_BUFFER = 65536
 _LARGE_RECEIVE_BUFFER = 1 << 20
@@ -279,7 +287,7 @@ class SyncConnection:
         # see the note on Inbox._lock.
         self._message_lock.acquire()
         try:
-            if isinstance(message, (bytes, bytearray, memoryview)):
+            if isinstance(message, _BYTES_LIKE):
                 self._send_with(self.protocol.send_binary, message)
             elif isinstance(message, str):
                 self._send_with(self.protocol.send_text, message)
@@ -298,7 +306,7 @@ class SyncConnection:
         protocol = self.protocol
         if isinstance(first, str):
             self._send_with(functools.partial(protocol.send_text, fin=False), first)
-        elif isinstance(first, (bytes, bytearray, memoryview)):
+        elif isinstance(first, _BYTES_LIKE):
             self._send_with(functools.partial(protocol.send_binary, fin=False), first)
         else:
             raise TypeError(f"cannot send a fragment of type {type(first).__name__}")
@@ -566,7 +574,7 @@ class SyncConnection:
             if protocol.state is _OPEN and not protocol.has_data_to_send():
                 pass  # the common case: messages only, nothing to answer or shut down
             elif protocol.close_pending and (
-                any(isinstance(event, _MESSAGE_TYPES) for event in events)
+                any(isinstance(event, _MESSAGE_EVENTS) for event in events)
                 or self._messages.pending()
             ):
                 # The peer closed (or broke the protocol) right after sending
@@ -579,7 +587,7 @@ class SyncConnection:
             self._mutex.release()
         received: List[Data] = []
         for event in events:
-            if isinstance(event, _MESSAGE_TYPES):
+            if isinstance(event, _MESSAGE_EVENTS):
                 if direct:
                     received.append(event.data)
                 else:
