@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
 KINDS = (
     "wscodec",
+    "wscodec-1cpu",
     "wscodec-events",
     "wscodec-python",
     "wscodec-gil",
@@ -71,6 +73,9 @@ def serve_wscodec(kind: str, lifetime: float) -> None:
         assert _backend.compiled_codec is not None
         _backend.compiled_codec._set_nogil_thresholds(mask=1 << 62, utf8=1 << 62)
 
+    # wscodec-1cpu: the connection threads on the first CPU the process may use.
+    cpus = {min(os.sched_getaffinity(0))} if kind == "wscodec-1cpu" else None
+
     def echo(connection: Any) -> None:
         for message in connection:
             connection.send(message)
@@ -82,6 +87,7 @@ def serve_wscodec(kind: str, lifetime: float) -> None:
         compression=None,
         ping_interval=None,
         max_size=None,
+        cpus=cpus,
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -195,6 +201,7 @@ async def serve_picows(kind: str, lifetime: float) -> None:
 
 SERVERS: Dict[str, Callable[[bool, float], Any]] = {
     "wscodec": serve_wscodec,
+    "wscodec-1cpu": serve_wscodec,
     "wscodec-events": serve_wscodec_events,
     "wscodec-python": serve_wscodec,
     "wscodec-gil": serve_wscodec,

@@ -31,6 +31,7 @@ from .codec_suite import human
 REFERENCE = "websockets-sync"
 ORDER = (
     "wscodec",
+    "wscodec-1cpu",
     "wscodec-events",
     "wscodec-python",
     "websockets-sync",
@@ -40,6 +41,7 @@ ORDER = (
 )
 # Only when asked for (--servers): the compiled backend with GIL-holding kernels.
 EXTRA = ("wscodec-gil",)
+COMPILED = ("wscodec", "wscodec-1cpu", "wscodec-events", "wscodec-gil")
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -48,8 +50,11 @@ def available() -> Tuple[List[str], Dict[str, str]]:
     kinds: List[str] = []
     notes: Dict[str, str] = {}
     for kind in ORDER + EXTRA:
-        if kind in ("wscodec", "wscodec-events", "wscodec-gil") and wscodec.BACKEND != "cython":
+        if kind in COMPILED and wscodec.BACKEND != "cython":
             notes[kind] = "compiled backend not built"
+            continue
+        if kind == "wscodec-1cpu" and not hasattr(os, "sched_setaffinity"):
+            notes[kind] = "needs os.sched_setaffinity (Linux)"
             continue
         module = {"websockets-sync": "websockets", "websockets-asyncio": "websockets"}.get(
             kind, kind.split("-")[0]

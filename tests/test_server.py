@@ -569,3 +569,64 @@ def test_echo_before_failing_on_a_later_bad_frame():
         assert frames[0].payload == b"first"
         assert frames[1].payload[:2] == (1002).to_bytes(2, "big")
         sock.close()
+
+
+needs_affinity = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux-only"
+)
+
+
+def _affinity_reporter(connection):
+    # Where the handler's thread may run; then an echo.
+    connection.send(repr(sorted(os.sched_getaffinity(0))))
+    for message in connection:
+        connection.send(message)
+
+
+@needs_affinity
+def test_cpus_confines_connection_threads():
+    allowed = sorted(os.sched_getaffinity(0))
+    chosen = {allowed[-1]}
+    before = os.sched_getaffinity(0)
+    with running_server(_affinity_reporter, cpus=chosen) as server:
+        assert server.cpus == frozenset(chosen)
+        with connect(f"ws://127.0.0.1:{server.port}/") as client:
+            assert client.recv(timeout=10) == repr(sorted(chosen))
+            client.send(b"still echoed")
+            assert client.recv(timeout=10) == b"still echoed"
+    assert os.sched_getaffinity(0) == before  # the serving thread keeps its own
+
+
+@needs_affinity
+def test_cpus_default_leaves_threads_where_the_process_runs():
+    with running_server(_affinity_reporter) as server:
+        assert server.cpus is None
+        with connect(f"ws://127.0.0.1:{server.port}/") as client:
+            assert client.recv(timeout=10) == repr(sorted(os.sched_getaffinity(0)))
+
+
+@needs_affinity
+@pytest.mark.parametrize(
+    "cpus, error, match",
+    [
+        (set(), ValueError, "at least one CPU"),
+        ({"0"}, TypeError, "CPU numbers"),
+        ({True}, TypeError, "CPU numbers"),
+        ({10**6}, ValueError, "not available to this process"),
+    ],
+)
+def test_cpus_refuses_what_cannot_be_pinned(cpus, error, match, monkeypatch):
+    opened = []
+    real_listen = wscodec.server.listen
+    monkeypatch.setattr(
+        wscodec.server, "listen", lambda *a, **k: opened.append(real_listen(*a, **k)) or opened[-1]
+    )
+    with pytest.raises(error, match=match):
+        wscodec.serve(echo, "127.0.0.1", 0, cpus=cpus)
+    assert opened and opened[0].fileno() == -1  # the listening socket was closed
+
+
+def test_cpus_without_affinity_support_says_so(monkeypatch):
+    monkeypatch.delattr(os, "sched_setaffinity", raising=False)
+    with pytest.raises(ValueError, match="sched_setaffinity"):
+        wscodec.serve(echo, "127.0.0.1", 0, cpus={0})
