@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import socket
@@ -574,35 +575,60 @@ def test_echo_before_failing_on_a_later_bad_frame():
 needs_affinity = pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux-only"
 )
+needs_batch = pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux-only")
 
 
-def _affinity_reporter(connection):
-    # Where the handler's thread may run; then an echo.
-    connection.send(repr(sorted(os.sched_getaffinity(0))))
+def _placement_reporter(connection):
+    # Where and how the handler's thread is scheduled; then an echo.
+    policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
+    connection.send(repr((sorted(os.sched_getaffinity(0)), policy)))
     for message in connection:
         connection.send(message)
 
 
-@needs_affinity
-def test_cpus_confines_connection_threads():
-    allowed = sorted(os.sched_getaffinity(0))
-    chosen = {allowed[-1]}
-    before = os.sched_getaffinity(0)
-    with running_server(_affinity_reporter, cpus=chosen) as server:
-        assert server.cpus == frozenset(chosen)
+def _placement(**options):
+    with running_server(_placement_reporter, **options) as server:
         with connect(f"ws://127.0.0.1:{server.port}/") as client:
-            assert client.recv(timeout=10) == repr(sorted(chosen))
+            placement = client.recv(timeout=10)
             client.send(b"still echoed")
             assert client.recv(timeout=10) == b"still echoed"
+    return server, ast.literal_eval(placement)
+
+
+@needs_affinity
+def test_cpus_confines_connection_threads():
+    chosen = {sorted(os.sched_getaffinity(0))[-1]}
+    before = os.sched_getaffinity(0)
+    server, (cpus, _) = _placement(cpus=chosen)
+    assert server.cpus == frozenset(chosen)
+    assert cpus == sorted(chosen)
     assert os.sched_getaffinity(0) == before  # the serving thread keeps its own
 
 
 @needs_affinity
 def test_cpus_default_leaves_threads_where_the_process_runs():
-    with running_server(_affinity_reporter) as server:
-        assert server.cpus is None
-        with connect(f"ws://127.0.0.1:{server.port}/") as client:
-            assert client.recv(timeout=10) == repr(sorted(os.sched_getaffinity(0)))
+    server, (cpus, _) = _placement()
+    assert server.cpus is None
+    assert cpus == sorted(os.sched_getaffinity(0))
+
+
+@needs_batch
+def test_connection_threads_run_under_sched_batch_by_default():
+    before = os.sched_getscheduler(0)
+    assert _placement()[1][1] == os.SCHED_BATCH
+    assert _placement(batch_scheduling=False)[1][1] == before
+    assert os.sched_getscheduler(0) == before  # the serving thread keeps its own
+
+
+@needs_batch
+def test_refused_sched_batch_still_serves(monkeypatch, caplog):
+    def refuse(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    with caplog.at_level(logging.DEBUG, logger="wscodec.server"):
+        assert _placement()[1][1] != os.SCHED_BATCH
+    assert "SCHED_BATCH refused" in caplog.text
 
 
 @needs_affinity
@@ -618,9 +644,12 @@ def test_cpus_default_leaves_threads_where_the_process_runs():
 def test_cpus_refuses_what_cannot_be_pinned(cpus, error, match, monkeypatch):
     opened = []
     real_listen = wscodec.server.listen
-    monkeypatch.setattr(
-        wscodec.server, "listen", lambda *a, **k: opened.append(real_listen(*a, **k)) or opened[-1]
-    )
+
+    def listen(*args, **kwargs):
+        opened.append(real_listen(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(wscodec.server, "listen", listen)
     with pytest.raises(error, match=match):
         wscodec.serve(echo, "127.0.0.1", 0, cpus=cpus)
     assert opened and opened[0].fileno() == -1  # the listening socket was closed

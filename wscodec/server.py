@@ -73,10 +73,12 @@ class Server(ServerBase):
         write_timeout: float = 30.0,
         write_limit: int = 2**22,
         cpus: Optional[Iterable[int]] = None,
+        batch_scheduling: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(sock, **options)  # the handshake options and limits
         self.cpus = _checked_cpus(cpus)
+        self.batch_scheduling = batch_scheduling and hasattr(os, "SCHED_BATCH")
         self.handler = handler
         self.ssl = ssl
         self.process_response = process_response
@@ -213,8 +215,7 @@ class Server(ServerBase):
 
     def _serve_connection(self, sock: socket.socket, address: Any) -> None:
         try:
-            if self.cpus is not None:
-                self._pin_thread(address)
+            self._place_thread(address)
             connection = self._handshake(sock, address)
             if connection is not None:
                 self._run_handler(connection)
@@ -222,14 +223,20 @@ class Server(ServerBase):
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def _pin_thread(self, address: Any) -> None:
-        # The calling thread's own mask (pid 0), which the threads it starts
-        # (its connection's background reader) inherit.
-        assert self.cpus is not None
+    def _place_thread(self, address: Any) -> None:
+        # Both settings are the calling thread's own (pid 0) and pass on to
+        # the threads it starts: its connection's background reader.
         try:
-            os.sched_setaffinity(0, self.cpus)
+            if self.batch_scheduling:
+                os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        except OSError as error:  # refused by a sandbox: the default policy is fine
+            self.logger.debug("%s: SCHED_BATCH refused: %s", address, error)
+        cpus = self.cpus
+        try:
+            if cpus is not None:
+                os.sched_setaffinity(0, cpus)
         except OSError as error:  # the CPUs were taken away since serve()
-            self.logger.warning("%s: cannot run on CPUs %s: %s", address, sorted(self.cpus), error)
+            self.logger.warning("%s: cannot run on CPUs %s: %s", address, sorted(cpus or ()), error)
 
     def _handshake(self, sock: socket.socket, address: Any) -> Optional[ServerConnection]:
         """Read the request and answer it; the open connection, or None."""
@@ -397,14 +404,17 @@ def serve(
     - ``close_timeout=10``: seconds to wait for the closing handshake.
     - ``write_timeout=30``, ``write_limit=4 MiB``: bounds on a peer that does
       not read.
+    - ``batch_scheduling=True``: on Linux the connection threads run under
+      ``SCHED_BATCH``. Only one thread runs Python at a time (the GIL); under
+      the default policy a thread woken by its socket preempts the one
+      holding the GIL, only to wait for it and switch back. ``SCHED_BATCH``
+      threads do not preempt on waking. False leaves the policy alone.
     - ``cpus=None``: the CPUs the connection threads run on (Linux), None for
-      wherever the process may run. Only one thread runs Python at a time (the
-      GIL); spread over several cores, every hand-over of the GIL between
-      threads crosses cores. ``cpus={0}`` keeps them on one: with 50 clients
-      sending small messages that served 1.4-1.7x the round trips per second
-      of the default on a 2-core virtual machine (``benchmarks/README.md``),
-      but the kernels that release the GIL on large messages, zlib and the
-      kernel's socket copies then share that core too.
+      wherever the process may run. Spread over several cores, every
+      hand-over of the GIL between threads crosses cores; ``cpus={0}`` keeps
+      them on one, but what runs without the GIL (the kernels on large
+      messages, zlib, the kernel's socket copies) then shares that core too.
+      ``benchmarks/README.md`` measures both settings.
     - ``logger``: defaults to the ``wscodec.server`` logger.
     """
     if sock is not None:
