@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
 KINDS = (
     "wscodec",
-    "wscodec-1cpu",
     "wscodec-events",
     "wscodec-python",
     "wscodec-gil",
+    "wscodec-nobatch",
     "websockets-sync",
     "websockets-asyncio",
     "aiohttp",
@@ -73,9 +72,6 @@ def serve_wscodec(kind: str, lifetime: float) -> None:
         assert _backend.compiled_codec is not None
         _backend.compiled_codec._set_nogil_thresholds(mask=1 << 62, utf8=1 << 62)
 
-    # wscodec-1cpu: the connection threads on the first CPU the process may use.
-    cpus = {min(os.sched_getaffinity(0))} if kind == "wscodec-1cpu" else None
-
     def echo(connection: Any) -> None:
         for message in connection:
             connection.send(message)
@@ -87,7 +83,7 @@ def serve_wscodec(kind: str, lifetime: float) -> None:
         compression=None,
         ping_interval=None,
         max_size=None,
-        cpus=cpus,
+        batch_scheduling=kind != "wscodec-nobatch",
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -201,10 +197,10 @@ async def serve_picows(kind: str, lifetime: float) -> None:
 
 SERVERS: Dict[str, Callable[[bool, float], Any]] = {
     "wscodec": serve_wscodec,
-    "wscodec-1cpu": serve_wscodec,
     "wscodec-events": serve_wscodec_events,
     "wscodec-python": serve_wscodec,
     "wscodec-gil": serve_wscodec,
+    "wscodec-nobatch": serve_wscodec,
     "websockets-sync": serve_websockets_sync,
     "websockets-asyncio": serve_websockets_asyncio,
     "aiohttp": serve_aiohttp,

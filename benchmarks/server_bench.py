@@ -31,7 +31,6 @@ from .codec_suite import human
 REFERENCE = "websockets-sync"
 ORDER = (
     "wscodec",
-    "wscodec-1cpu",
     "wscodec-events",
     "wscodec-python",
     "websockets-sync",
@@ -39,9 +38,9 @@ ORDER = (
     "aiohttp",
     "picows",
 )
-# Only when asked for (--servers): the compiled backend with GIL-holding kernels.
-EXTRA = ("wscodec-gil",)
-COMPILED = ("wscodec", "wscodec-1cpu", "wscodec-events", "wscodec-gil")
+# Only when asked for (--servers): the compiled backend with GIL-holding
+# kernels, and with its threads under the default scheduling policy.
+EXTRA = ("wscodec-gil", "wscodec-nobatch")
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -50,11 +49,8 @@ def available() -> Tuple[List[str], Dict[str, str]]:
     kinds: List[str] = []
     notes: Dict[str, str] = {}
     for kind in ORDER + EXTRA:
-        if kind in COMPILED and wscodec.BACKEND != "cython":
+        if kind in ("wscodec", "wscodec-events", *EXTRA) and wscodec.BACKEND != "cython":
             notes[kind] = "compiled backend not built"
-            continue
-        if kind == "wscodec-1cpu" and not hasattr(os, "sched_setaffinity"):
-            notes[kind] = "needs os.sched_setaffinity (Linux)"
             continue
         module = {"websockets-sync": "websockets", "websockets-asyncio": "websockets"}.get(
             kind, kind.split("-")[0]

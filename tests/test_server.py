@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import logging
 import os
 import socket
@@ -572,51 +571,31 @@ def test_echo_before_failing_on_a_later_bad_frame():
         sock.close()
 
 
-needs_affinity = pytest.mark.skipif(
-    not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux-only"
-)
 needs_batch = pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux-only")
 
 
-def _placement_reporter(connection):
-    # Where and how the handler's thread is scheduled; then an echo.
-    policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
-    connection.send(repr((sorted(os.sched_getaffinity(0)), policy)))
+def _policy_reporter(connection):
+    connection.send(str(os.sched_getscheduler(0)))
     for message in connection:
         connection.send(message)
 
 
-def _placement(**options):
-    with running_server(_placement_reporter, **options) as server:
+def _handler_policy(**options):
+    """The scheduling policy of a connection's thread, which still echoes."""
+    with running_server(_policy_reporter, **options) as server:
         with connect(f"ws://127.0.0.1:{server.port}/") as client:
-            placement = client.recv(timeout=10)
+            policy = int(client.recv(timeout=10))
             client.send(b"still echoed")
             assert client.recv(timeout=10) == b"still echoed"
-    return server, ast.literal_eval(placement)
-
-
-@needs_affinity
-def test_cpus_confines_connection_threads():
-    chosen = {sorted(os.sched_getaffinity(0))[-1]}
-    before = os.sched_getaffinity(0)
-    server, (cpus, _) = _placement(cpus=chosen)
-    assert server.cpus == frozenset(chosen)
-    assert cpus == sorted(chosen)
-    assert os.sched_getaffinity(0) == before  # the serving thread keeps its own
-
-
-@needs_affinity
-def test_cpus_default_leaves_threads_where_the_process_runs():
-    server, (cpus, _) = _placement()
-    assert server.cpus is None
-    assert cpus == sorted(os.sched_getaffinity(0))
+    return policy
 
 
 @needs_batch
 def test_connection_threads_run_under_sched_batch_by_default():
     before = os.sched_getscheduler(0)
-    assert _placement()[1][1] == os.SCHED_BATCH
-    assert _placement(batch_scheduling=False)[1][1] == before
+    assert before != os.SCHED_BATCH
+    assert _handler_policy() == os.SCHED_BATCH
+    assert _handler_policy(batch_scheduling=False) == before
     assert os.sched_getscheduler(0) == before  # the serving thread keeps its own
 
 
@@ -627,21 +606,11 @@ def test_refused_sched_batch_still_serves(monkeypatch, caplog):
 
     monkeypatch.setattr(os, "sched_setscheduler", refuse)
     with caplog.at_level(logging.DEBUG, logger="wscodec.server"):
-        assert _placement()[1][1] != os.SCHED_BATCH
+        assert _handler_policy() != os.SCHED_BATCH
     assert "SCHED_BATCH refused" in caplog.text
 
 
-@needs_affinity
-@pytest.mark.parametrize(
-    "cpus, error, match",
-    [
-        (set(), ValueError, "at least one CPU"),
-        ({"0"}, TypeError, "CPU numbers"),
-        ({True}, TypeError, "CPU numbers"),
-        ({10**6}, ValueError, "not available to this process"),
-    ],
-)
-def test_cpus_refuses_what_cannot_be_pinned(cpus, error, match, monkeypatch):
+def test_refused_option_closes_the_listening_socket(monkeypatch):
     opened = []
     real_listen = wscodec.server.listen
 
@@ -650,12 +619,6 @@ def test_cpus_refuses_what_cannot_be_pinned(cpus, error, match, monkeypatch):
         return opened[-1]
 
     monkeypatch.setattr(wscodec.server, "listen", listen)
-    with pytest.raises(error, match=match):
-        wscodec.serve(echo, "127.0.0.1", 0, cpus=cpus)
-    assert opened and opened[0].fileno() == -1  # the listening socket was closed
-
-
-def test_cpus_without_affinity_support_says_so(monkeypatch):
-    monkeypatch.delattr(os, "sched_setaffinity", raising=False)
-    with pytest.raises(ValueError, match="sched_setaffinity"):
-        wscodec.serve(echo, "127.0.0.1", 0, cpus={0})
+    with pytest.raises(TypeError, match="no_such_option"):
+        wscodec.serve(echo, "127.0.0.1", 0, no_such_option=True)
+    assert opened and opened[0].fileno() == -1

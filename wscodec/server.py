@@ -28,7 +28,7 @@ import socket
 import ssl as ssl_module
 import threading
 import time
-from typing import Any, Callable, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 from ._serving import ServerBase, listen
 from .exceptions import ConnectionClosed, InvalidRequest
@@ -72,12 +72,10 @@ class Server(ServerBase):
         ping_timeout: Optional[float] = 20.0,
         write_timeout: float = 30.0,
         write_limit: int = 2**22,
-        cpus: Optional[Iterable[int]] = None,
         batch_scheduling: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(sock, **options)  # the handshake options and limits
-        self.cpus = _checked_cpus(cpus)
         self.batch_scheduling = batch_scheduling and hasattr(os, "SCHED_BATCH")
         self.handler = handler
         self.ssl = ssl
@@ -224,19 +222,13 @@ class Server(ServerBase):
                 self._threads.discard(threading.current_thread())
 
     def _place_thread(self, address: Any) -> None:
-        # Both settings are the calling thread's own (pid 0) and pass on to
-        # the threads it starts: its connection's background reader.
-        try:
-            if self.batch_scheduling:
+        # The calling thread's own policy (pid 0), which the threads it starts
+        # (its connection's background reader) inherit.
+        if self.batch_scheduling:
+            try:
                 os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-        except OSError as error:  # refused by a sandbox: the default policy is fine
-            self.logger.debug("%s: SCHED_BATCH refused: %s", address, error)
-        cpus = self.cpus
-        try:
-            if cpus is not None:
-                os.sched_setaffinity(0, cpus)
-        except OSError as error:  # the CPUs were taken away since serve()
-            self.logger.warning("%s: cannot run on CPUs %s: %s", address, sorted(cpus or ()), error)
+            except OSError as error:  # refused by a sandbox: the default policy is fine
+                self.logger.debug("%s: SCHED_BATCH refused: %s", address, error)
 
     def _handshake(self, sock: socket.socket, address: Any) -> Optional[ServerConnection]:
         """Read the request and answer it; the open connection, or None."""
@@ -346,26 +338,6 @@ class Server(ServerBase):
                 self._connections.discard(connection)
 
 
-def _checked_cpus(cpus: Optional[Iterable[int]]) -> Optional[FrozenSet[int]]:
-    """Check the ``cpus`` option of :func:`serve`: the set to pin threads to, or None."""
-    if cpus is None:
-        return None
-    if not hasattr(os, "sched_setaffinity"):
-        raise ValueError("cpus= needs os.sched_setaffinity(), which this platform lacks")
-    chosen = frozenset(cpus)
-    if not chosen:
-        raise ValueError("cpus= must name at least one CPU")
-    if not all(isinstance(cpu, int) and not isinstance(cpu, bool) for cpu in chosen):
-        raise TypeError(f"cpus= must be CPU numbers (int), not {sorted(map(repr, chosen))}")
-    available = os.sched_getaffinity(0)
-    if not chosen <= available:
-        raise ValueError(
-            f"CPUs {sorted(chosen - available)} are not available to this process"
-            f" (it may run on {sorted(available)})"
-        )
-    return chosen
-
-
 def serve(
     handler: Handler,
     host: Optional[str] = "127.0.0.1",
@@ -409,12 +381,6 @@ def serve(
       the default policy a thread woken by its socket preempts the one
       holding the GIL, only to wait for it and switch back. ``SCHED_BATCH``
       threads do not preempt on waking. False leaves the policy alone.
-    - ``cpus=None``: the CPUs the connection threads run on (Linux), None for
-      wherever the process may run. Spread over several cores, every
-      hand-over of the GIL between threads crosses cores; ``cpus={0}`` keeps
-      them on one, but what runs without the GIL (the kernels on large
-      messages, zlib, the kernel's socket copies) then shares that core too.
-      ``benchmarks/README.md`` measures both settings.
     - ``logger``: defaults to the ``wscodec.server`` logger.
     """
     if sock is not None:
