@@ -213,7 +213,7 @@ class Server(ServerBase):
 
     def _serve_connection(self, sock: socket.socket, address: Any) -> None:
         try:
-            self._place_thread(address)
+            self._schedule_as_batch(address)
             connection = self._handshake(sock, address)
             if connection is not None:
                 self._run_handler(connection)
@@ -221,7 +221,7 @@ class Server(ServerBase):
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def _place_thread(self, address: Any) -> None:
+    def _schedule_as_batch(self, address: Any) -> None:
         # The calling thread's own policy (pid 0), which the threads it starts
         # (its connection's background reader) inherit.
         if self.batch_scheduling:
