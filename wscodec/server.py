@@ -380,7 +380,9 @@ def serve(
       ``SCHED_BATCH``. Only one thread runs Python at a time (the GIL); under
       the default policy a thread woken by its socket preempts the one
       holding the GIL, only to wait for it and switch back. ``SCHED_BATCH``
-      threads do not preempt on waking. False leaves the policy alone.
+      threads do not preempt on waking; on a CPU kept busy by other
+      processes a woken thread may wait out the running one's time slice
+      (milliseconds) instead. False leaves the policy alone.
     - ``logger``: defaults to the ``wscodec.server`` logger.
     """
     if sock is not None:
