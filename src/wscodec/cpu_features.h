@@ -9,6 +9,9 @@
  *   aarch64            : NEON always (baseline).
  *   anything else      : the portable word-at-a-time C path only.
  *
+ * Defining WSCODEC_NO_SIMD (-DWSCODEC_NO_SIMD) forces that portable-only path
+ * here too, e.g. to build and test it on x86_64 or aarch64.
+ *
  * Setting the environment variable WSCODEC_SIMD to "portable", "sse2",
  * "avx2" or "neon" caps the choice (tests use it to run every path).
  */
@@ -18,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(WSCODEC_NO_SIMD)
+/* Neither WS_X86_SIMD nor WS_NEON: the portable path only. */
+#elif (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define WS_X86_SIMD 1
 #include <immintrin.h>
 #include <cpuid.h>

@@ -70,6 +70,25 @@ static void ws_mask_portable(uint8_t *dst, const uint8_t *src, size_t n, const u
     ws_mask_tail(dst, src, i, n, k);
 }
 
+/* From this size on, copying (not in-place) AVX2 masking writes with
+ * non-temporal stores, which bypass the caches: source and result together
+ * no longer fit in the last-level cache, and ordinary stores would first
+ * read each destination line from memory and then evict the source lines
+ * still to be read. Set by ws_mask_select from the L3 size where the CPU
+ * reports it (3/8 of it: source + result = 3/4); measured on Zen 3
+ * with 32 MiB of L3, 16 MiB copies went 12.2-13.0 -> 14.6-19.2 GB/s and
+ * 24 MiB ones 8.0 -> 12.4, while at 8 MiB ordinary stores stay ahead
+ * (29 against 20). Outside the x86 block because ws_mask_select and the
+ * extension (MASK_STREAMING_FROM) use it on every architecture. */
+#define WS_MASK_STREAMING_DEFAULT ((size_t)12 << 20)
+static size_t ws_mask_streaming_from = WS_MASK_STREAMING_DEFAULT;
+
+static size_t ws_streaming_threshold(void)
+{
+    size_t l3 = ws_l3_cache_size();
+    return l3 >= ((size_t)4 << 20) ? l3 / 8 * 3 : WS_MASK_STREAMING_DEFAULT;
+}
+
 #if defined(WS_X86_SIMD)
 
 static void ws_mask_sse2(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *key,
@@ -100,24 +119,6 @@ static void ws_mask_sse2(uint8_t *dst, const uint8_t *src, size_t n, const uint8
  * two (in place, so does the load), which measured 1.35x -> 1.75x memcpy
  * for in-place masking of 1 MiB on Zen 3. */
 #define WS_MASK_ALIGN_FROM 256
-
-/* From this size on, copying (not in-place) AVX2 masking writes with
- * non-temporal stores, which bypass the caches: source and result together
- * no longer fit in the last-level cache, and ordinary stores would first
- * read each destination line from memory and then evict the source lines
- * still to be read. Set by ws_mask_select from the L3 size where the CPU
- * reports it (3/8 of it: source + result = 3/4); measured on Zen 3
- * with 32 MiB of L3, 16 MiB copies went 12.2-13.0 -> 14.6-19.2 GB/s and
- * 24 MiB ones 8.0 -> 12.4, while at 8 MiB ordinary stores stay ahead
- * (29 against 20). */
-#define WS_MASK_STREAMING_DEFAULT ((size_t)12 << 20)
-static size_t ws_mask_streaming_from = WS_MASK_STREAMING_DEFAULT;
-
-static size_t ws_streaming_threshold(void)
-{
-    size_t l3 = ws_l3_cache_size();
-    return l3 >= ((size_t)4 << 20) ? l3 / 8 * 3 : WS_MASK_STREAMING_DEFAULT;
-}
 
 WS_TARGET("avx2")
 static void ws_mask_avx2(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *key,
