@@ -128,7 +128,7 @@ def sdist(args: argparse.Namespace) -> None:
         "PKG-INFO",
     }
     needed.update(p for p in files if p.startswith("src/") and p.endswith((".pyx", ".pxd", ".h")))
-    needed.update(p for p in files if p.startswith("tests/") and p.endswith(".py"))
+    needed.update(p for p in files if p.startswith("tests/") and p.endswith((".py", ".c")))
     needed.update(package_files(files))
     missing = sorted(needed - inside)
     check(not missing, f"sdist lacks {missing}")
@@ -138,6 +138,7 @@ def sdist(args: argparse.Namespace) -> None:
         if (
             n.endswith((".c", ".so", ".pyd", ".pyc", ".o", ".html"))
             and not any(fnmatch(n, f"{NAME}/demo/static/{s}") for s in STATIC)
+            and n not in files  # tracked sources, e.g. the tests' C harness
         )
         or n.startswith(("build/", "dist/", ".venv"))
         or "__pycache__" in n
