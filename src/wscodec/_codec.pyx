@@ -1,5 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, freethreading_compatible=True
+# cython: binding=False, embedsignature=True, embedsignature.format=clinic
+# binding=False: functions and methods are plain builtins, ~90 instructions a
+# call cheaper than Cython function objects (benchmarks.instructions: 16-byte
+# validate_utf8 903 -> 815); the embedded signatures keep inspect and help() working.
 """The compiled codec: masking, UTF-8 validation, frame parsing and encoding.
 
 Twin of ``wscodec/codec.py``: the same names, results and exceptions, checked
