@@ -1,7 +1,8 @@
 """The C kernels on their own: tests/native/kernel_check.c, compiled and run.
 
 The suite runs on x86_64, so without this the aarch64 (NEON) paths of
-simd_mask.h, which our aarch64 wheels ship, would never be compiled or run.
+simd_mask.h and simd_utf8.h, which our aarch64 wheels ship, would never be
+compiled or run.
 Here the harness is cross-compiled with Debian's aarch64-linux-gnu-gcc
 (statically, so no aarch64 sysroot is needed at run time) and run under
 qemu-aarch64; and compiled natively, which checks the x86_64 levels this CPU
@@ -49,6 +50,8 @@ CFLAGS = [
 CROSS_CC = "aarch64-linux-gnu-gcc"
 QEMU = "qemu-aarch64"
 SUMMARY = re.compile(r"^kernel_check: (\d+) cases passed, 0 failed \(levels:([ \w]*)\)$", re.M)
+# The levels whose UTF-8 kernel was checked (none below AVX2 or on the portable path).
+UTF8_LEVELS = re.compile(r"^kernel_check: utf8 levels:([ \w]*)$", re.M)
 
 pytestmark = pytest.mark.skipif(
     not (SRC / "wscodec" / "_codec.pyx").is_file(),
@@ -69,8 +72,8 @@ def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def _build_and_check(compile_cmd: list[str], run_cmd: list[str]) -> list[str]:
-    """Compile, run, assert a clean summary; the levels it checked."""
+def _build_and_check(compile_cmd: list[str], run_cmd: list[str]) -> tuple[list[str], list[str]]:
+    """Compile, run, assert a clean summary; the levels checked, and those with a UTF-8 kernel."""
     built = _run(compile_cmd, timeout=120)
     assert built.returncode == 0, f"{' '.join(compile_cmd)}\n{built.stderr}"
     result = _run(run_cmd, timeout=120)
@@ -78,7 +81,9 @@ def _build_and_check(compile_cmd: list[str], run_cmd: list[str]) -> list[str]:
     assert result.returncode == 0, output
     match = SUMMARY.search(result.stdout)
     assert match and int(match[1]) > 0, output
-    return match[2].split()
+    utf8 = UTF8_LEVELS.search(result.stdout)
+    assert utf8, output
+    return match[2].split(), utf8[1].split()
 
 
 def _cross_cc() -> str:
@@ -100,10 +105,11 @@ def test_kernels_aarch64_under_qemu(tmp_path: Path) -> None:
     if qemu is None:
         _unavailable(f"no {QEMU} (apt-get install qemu-user)")
     exe = tmp_path / "kernel_check"
-    levels = _build_and_check(
+    levels, utf8_levels = _build_and_check(
         [cross_cc, *CFLAGS, "-static", str(HARNESS), "-o", str(exe)], [qemu, str(exe)]
     )
     assert levels == ["portable", "neon"]
+    assert utf8_levels == ["neon"]
 
 
 @pytest.mark.parametrize("no_simd", [False, True], ids=["simd", "no_simd"])
@@ -111,11 +117,17 @@ def test_kernels_native(tmp_path: Path, no_simd: bool) -> None:
     cc = _native_cc()
     exe = tmp_path / "kernel_check"
     defines = ["-DWSCODEC_NO_SIMD"] if no_simd else []
-    levels = _build_and_check([cc, *CFLAGS, *defines, str(HARNESS), "-o", str(exe)], [str(exe)])
+    levels, utf8_levels = _build_and_check(
+        [cc, *CFLAGS, *defines, str(HARNESS), "-o", str(exe)], [str(exe)]
+    )
     if no_simd:
         assert levels == ["portable"]
+        assert utf8_levels == []
     else:
         assert levels[0] == "portable"
+        # Every level from AVX2 up has a UTF-8 kernel (x86_64; an aarch64
+        # host would show neon for both).
+        assert utf8_levels == [level for level in levels if level not in ("portable", "sse2")]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,11 @@
  * 0-3 bytes of an unfinished last character, which the caller's DFA checks
  * (so a message split inside a character is still validated exactly, and a
  * bad byte is still rejected as soon as it arrives). The last partial block
- * is copied into a zeroed 64-byte buffer: nothing is read past s + n.
+ * is copied into a zeroed block-sized buffer (AVX-512: a masked load), so
+ * nothing is read past s + n.
+ *
+ * Kernels: AVX2 and AVX-512BW on x86_64, NEON on aarch64 (gcc/clang);
+ * elsewhere ws_utf8_impl stays NULL and the caller's DFA does all the work.
  */
 #ifndef WSCODEC_SIMD_UTF8_H
 #define WSCODEC_SIMD_UTF8_H
@@ -260,6 +264,90 @@ static ptrdiff_t ws_utf8_avx512(const uint8_t *s, size_t n)
 
 #endif /* WS_X86_SIMD */
 
+#if defined(WS_NEON)
+
+/* ---- NEON: 16-byte blocks, four at a time ------------------------------ *
+ * Verified under qemu-aarch64 only (tests/native/kernel_check.c), not yet
+ * timed on ARM hardware. */
+
+static inline uint8x16_t ws_u8_check_neon(uint8x16_t in, uint8x16_t prev_in)
+{
+    /* 16 entries each: one vqtbl1q_u8 lookup per table. */
+    static const uint8_t t1[16] = {WS_U8_TABLE1}, t2[16] = {WS_U8_TABLE2};
+    static const uint8_t t3[16] = {WS_U8_TABLE3};
+    /* The bytes 1, 2 and 3 back: the end of the block before, then this one. */
+    uint8x16_t prev1 = vextq_u8(prev_in, in, 15);
+    uint8x16_t prev2 = vextq_u8(prev_in, in, 14);
+    uint8x16_t prev3 = vextq_u8(prev_in, in, 13);
+    uint8x16_t sc = vandq_u8(
+        vandq_u8(vqtbl1q_u8(vld1q_u8(t1), vshrq_n_u8(prev1, 4)),
+                 vqtbl1q_u8(vld1q_u8(t2), vandq_u8(prev1, vdupq_n_u8(0x0F)))),
+        vqtbl1q_u8(vld1q_u8(t3), vshrq_n_u8(in, 4)));
+    /* 0x80 where the byte 2 back is >= E0 or the byte 3 back is >= F0. */
+    uint8x16_t third = vqsubq_u8(prev2, vdupq_n_u8(0xE0 - 0x80));
+    uint8x16_t fourth = vqsubq_u8(prev3, vdupq_n_u8(0xF0 - 0x80));
+    uint8x16_t must23 = vandq_u8(vorrq_u8(third, fourth), vdupq_n_u8(0x80));
+    return veorq_u8(must23, sc);
+}
+
+static ptrdiff_t ws_utf8_neon(const uint8_t *s, size_t n)
+{
+    static const uint8_t incomplete_bytes[16] = {WS_U8_INCOMPLETE_16(1)};
+    const uint8x16_t incomplete_max = vld1q_u8(incomplete_bytes);
+    size_t e = ws_utf8_complete_end(s, n), i = 0;
+    uint8x16_t error = vdupq_n_u8(0), prev_in = vdupq_n_u8(0);
+    uint8x16_t prev_incomplete = vdupq_n_u8(0);
+    uint8_t last[16];
+    /* 64 bytes a step, as the AVX2 kernel does 128: one ASCII test for
+     * four blocks, else the branch-free checks of all four. */
+    while (i + 64 <= e) {
+        uint8x16_t a = vld1q_u8(s + i), b = vld1q_u8(s + i + 16);
+        uint8x16_t c = vld1q_u8(s + i + 32), d = vld1q_u8(s + i + 48);
+        if (vmaxvq_u8(vorrq_u8(vorrq_u8(a, b), vorrq_u8(c, d))) < 0x80) {
+            error = vorrq_u8(error, prev_incomplete);
+            prev_incomplete = vdupq_n_u8(0);
+        } else {
+            uint8x16_t ab = vorrq_u8(ws_u8_check_neon(a, prev_in), ws_u8_check_neon(b, a));
+            uint8x16_t cd = vorrq_u8(ws_u8_check_neon(c, b), ws_u8_check_neon(d, c));
+            error = vorrq_u8(error, vorrq_u8(ab, cd));
+            prev_incomplete = vqsubq_u8(d, incomplete_max);
+        }
+        prev_in = d;
+        i += 64;
+        /* A bad byte early in a large input stops the scan within 1 KiB. */
+        if ((i & 1023) == 0 && vmaxvq_u8(error) != 0)
+            return -1;
+    }
+    for (;;) {
+        uint8x16_t in;
+        int final = 0;
+        if (i + 16 <= e) {
+            in = vld1q_u8(s + i);
+        } else {
+            /* The last, partial block (maybe empty), zero padded: ASCII, so
+             * a sequence left open before it shows as an error. */
+            memset(last, 0, sizeof(last));
+            memcpy(last, s + i, e - i);
+            in = vld1q_u8(last);
+            final = 1;
+        }
+        if (vmaxvq_u8(in) < 0x80) {
+            error = vorrq_u8(error, prev_incomplete);
+            prev_incomplete = vdupq_n_u8(0);
+        } else {
+            error = vorrq_u8(error, ws_u8_check_neon(in, prev_in));
+            prev_incomplete = vqsubq_u8(in, incomplete_max);
+        }
+        prev_in = in;
+        if (final)
+            break;
+        i += 16;
+    }
+    return vmaxvq_u8(error) == 0 ? (ptrdiff_t)e : -1;
+}
+
+#endif /* WS_NEON */
+
 typedef ptrdiff_t (*ws_utf8_fn)(const uint8_t *, size_t);
 
 /* NULL: no vector kernel here (the caller's DFA does all the work). */
@@ -275,6 +363,11 @@ static const char *ws_utf8_select(int level)
     if (level == WS_LEVEL_AVX2) {
         ws_utf8_impl = ws_utf8_avx2;
         return "avx2";
+    }
+#elif defined(WS_NEON)
+    if (level == WS_LEVEL_NEON) {
+        ws_utf8_impl = ws_utf8_neon;
+        return "neon";
     }
 #endif
     (void)level;
