@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn
+
+import pytest
 
 from wscodec import FrameParser, Opcode, serve
 from wscodec.demo import DemoServer, serve_demo
@@ -98,3 +101,15 @@ def close_frames(data: bytes) -> list:
     """The close frames among the server frames in ``data``."""
     frames = FrameParser(mask_expected=False, max_frame_size=None).feed(data)
     return [f for f in frames if f.opcode is Opcode.CLOSE]
+
+
+def system_program_missing(reason: str) -> NoReturn:
+    """Skip for a missing system program, or fail where .ci/run installed it.
+
+    ``reason`` names the program and its Debian package. With
+    WSCODEC_REQUIRE_SYSTEM_DEPS set (.ci/run, after installing them) a missing
+    program fails the test instead of hiding it behind a skip.
+    """
+    if os.environ.get("WSCODEC_REQUIRE_SYSTEM_DEPS"):
+        pytest.fail(f"{reason} (.ci/run installs it)")
+    pytest.skip(f"{reason}; .ci/run installs it and sets WSCODEC_REQUIRE_SYSTEM_DEPS=1")

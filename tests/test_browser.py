@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from helpers import system_program_missing
 
 import wscodec
 from wscodec.demo import DemoServer, serve_demo
@@ -35,21 +36,15 @@ TIMEOUT_MS = 15_000
 pytestmark = pytest.mark.timeout(120)
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("WSCODEC_REQUIRE_SYSTEM_DEPS"):
-        pytest.fail(f"{reason} (.ci/run installs it)")
-    pytest.skip(f"{reason}; .ci/run installs it and sets WSCODEC_REQUIRE_SYSTEM_DEPS=1")
-
-
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """A headless chromium with a fresh profile; one context shared by the pages."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("Playwright is not installed (pip install -e '.[test]')")
+        system_program_missing("Playwright is not installed (pip install -e '.[test]')")
     if not os.access(CHROMIUM, os.X_OK):
-        _unavailable(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+        system_program_missing(f"no chromium at {CHROMIUM} (apt-get install chromium)")
     # .ci/sanitize preloads ASan into this process and so into its children;
     # Playwright's driver and chromium are not ours and hang with it. Our code
     # (the demo server, in this process) stays instrumented.

@@ -29,9 +29,9 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
+from helpers import system_program_missing
 from peers import peers_required
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,12 +59,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("WSCODEC_REQUIRE_SYSTEM_DEPS"):
-        pytest.fail(f"{reason} (.ci/run installs it)")
-    pytest.skip(f"{reason}; .ci/run installs it and sets WSCODEC_REQUIRE_SYSTEM_DEPS=1")
-
-
 def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     # .ci/sanitize preloads ASan/UBSan into the test process: not into the
     # compiler, qemu or an uninstrumented harness.
@@ -89,7 +83,7 @@ def _build_and_check(compile_cmd: list[str], run_cmd: list[str]) -> tuple[list[s
 def _cross_cc() -> str:
     cross_cc = shutil.which(CROSS_CC)
     if cross_cc is None:
-        _unavailable(f"no {CROSS_CC} (apt-get install gcc-aarch64-linux-gnu)")
+        system_program_missing(f"no {CROSS_CC} (apt-get install gcc-aarch64-linux-gnu)")
     return cross_cc
 
 
@@ -103,7 +97,7 @@ def _native_cc() -> str:
 def test_kernels_aarch64_under_qemu(tmp_path: Path) -> None:
     cross_cc, qemu = _cross_cc(), shutil.which(QEMU)
     if qemu is None:
-        _unavailable(f"no {QEMU} (apt-get install qemu-user)")
+        system_program_missing(f"no {QEMU} (apt-get install qemu-user)")
     exe = tmp_path / "kernel_check"
     levels, utf8_levels = _build_and_check(
         [cross_cc, *CFLAGS, "-static", str(HARNESS), "-o", str(exe)], [qemu, str(exe)]

@@ -23,6 +23,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
+from helpers import system_program_missing
 
 from wscodec import ConnectionClosed, connect
 from wscodec.brokers import LocalBroker, broker_from_url
@@ -119,10 +120,7 @@ class RedisServer:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     if not REDIS_SERVER:
-        reason = "redis-server not found (apt-get install redis-server)"
-        if os.environ.get("WSCODEC_REQUIRE_SYSTEM_DEPS"):
-            pytest.fail(f"{reason}; .ci/run installs it")
-        pytest.skip(f"{reason}; .ci/run installs it and sets WSCODEC_REQUIRE_SYSTEM_DEPS=1")
+        system_program_missing("redis-server not found (apt-get install redis-server)")
     server = RedisServer()
     server.start()
     try:
