@@ -15,13 +15,24 @@ CI_TIMES=${CI_TIMES:-$(mktemp "${TMPDIR:-/tmp}/wscodec-ci-times.XXXXXX")}
 export CI_TIMES
 
 stage() {
-    local name=$1 began=$SECONDS status=0
+    local name=$1 began=$SECONDS status=0 log="" counts=""
     shift
     echo "== $name"
-    "$@" &
-    wait $! || status=$?
+    if [ -n "${CI_STAGE_LOGS:-}" ]; then
+        # .ci/full: each stage keeps its own log, for its counts and so that
+        # stages running side by side do not interleave.
+        log=$CI_STAGE_LOGS/$(printf '%s' "$name" | tr -c 'A-Za-z0-9.-' '_').log
+        "$@" >"$log" 2>&1 &
+        wait $! || status=$?
+        cat "$log"
+        counts=$(stage_counts <"$log")
+    else
+        "$@" &
+        wait $! || status=$?
+    fi
     local took=$((SECONDS - began))
-    printf '%s\t%s\t%s\n' "$name" "$took" "$([ "$status" = 0 ] && echo ok || echo "FAILED ($status)")" >>"$CI_TIMES"
+    printf '%s\t%s\t%s\t%s\n' "$name" "$took" "$([ "$status" = 0 ] && echo ok || echo "FAILED ($status)")" \
+        "$counts" >>"$CI_TIMES"
     echo "== $name: $took s"
     if [ "$status" != 0 ]; then
         echo "FAIL: $name (exit $status)" >&2
@@ -30,10 +41,17 @@ stage() {
     fi
 }
 
+# What a stage's log says it counted: pytest's closing line, Autobahn's
+# "N passed, N failed", each fuzz target's executions; joined with "; ".
+stage_counts() {
+    grep -E '^(=+ )?[0-9]+ (passed|failed)[^=]* in [0-9.]+s|^[0-9]+ passed, [0-9]+ failed$|^ +[a-z0-9]+: [0-9]+ executions in' \
+        | sed -E 's/^=+ //; s/ =+$//; s/^ +//; s/, coverage.*//' | awk '!seen[$0]++' | paste -sd ';' | sed 's/;/; /g' || true
+}
+
 # The stage times recorded so far, then the total wall time.
 stage_table() {
     echo "== stage times"
-    awk -F '\t' '{ printf "   %-58s %6d s  %s\n", $1, $2, $3 }' "$CI_TIMES"
+    awk -F '\t' '{ printf "   %-62s %6d s  %s\n", $1, $2, $3 }' "$CI_TIMES"
     echo "== total: $((SECONDS - CI_BEGAN)) s"
 }
 
