@@ -213,3 +213,30 @@ def test_chat_in_two_pages_then_server_restart(browser, demo):
     for page in (alice, bob):
         assert page.errors == []
     assert time.monotonic() - started < 90
+
+
+def test_a_reconnect_keeps_the_conversation_and_marks_the_gap(browser, demo):
+    """Issue 21, item 12: a reconnect used to wipe the log. It keeps what was shown,
+    adds a line that says messages may have been missed, then what the history has
+    that the page had not shown, with no duplicates."""
+    alice = join(browser, demo.port, "alice")
+    (dropped,) = demo.server.connections  # alice's, the only one so far
+    bob = join(browser, demo.port, "bob")
+    say(alice, "before the gap")
+    wait_for_message(bob, "alice", "before the gap")
+    wait_for_message(alice, "alice", "before the gap")
+
+    dropped.close(1012, "service restart")  # not a refusal: the page reconnects
+    say(bob, "during the gap")
+    expect_state(alice, "connected", "Connected as alice")
+    alice.wait_for_function(
+        "() => [...document.querySelectorAll('#log li.notice.gap')]"
+        ".some((li) => li.textContent.includes('may have been missed'))"
+    )
+    wait_for_message(alice, "bob", "during the gap")
+    texts = log_texts(alice)
+    assert sum("before the gap" in text for text in texts) == 1, texts
+    assert sum("during the gap" in text for text in texts) == 1, texts
+    gap = next(n for n, text in enumerate(texts) if "may have been missed" in text)
+    assert any("before the gap" in text for text in texts[:gap]), texts
+    assert alice.errors == []

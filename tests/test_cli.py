@@ -379,3 +379,41 @@ def test_connect_unknown_host_exits_1():
     assert one_error_line(result.stderr) == (
         "wscodec: error: cannot connect to ws://no-such-host.invalid/: unknown host"
     )
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("-1", "argument --max-size: invalid size -1: negative"),
+        ("-4096", "argument --max-size: invalid size -4096: negative"),
+        ("1.5", "argument --max-size: invalid size '1.5': not a whole number"),
+        ("lots", "argument --max-size: invalid size 'lots': not a whole number"),
+    ],
+)
+def test_echo_refuses_an_invalid_max_size_at_startup(value, message):
+    """Issue 21, item 12: a negative limit used to start a server that failed every
+    connection with a traceback; it is a usage error (exit status 2) before listening."""
+    result = run("echo", "--port", "0", "--max-size", value, timeout=15)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "echo server on" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "uri, bad",
+    [
+        ("ws://127.0.0.1:9/a b", "' '"),
+        ("ws://127.0.0.1:9/chat?room=a\tb", "'\\t'"),
+        ('ws://127.0.0.1:9/"quoted"', "'\"'"),
+        ("ws://127.0.0.1:9/caf\u00e9", "'\u00e9'"),
+    ],
+)
+def test_connect_refuses_a_uri_with_invalid_characters(uri, bad):
+    """Issue 21, item 12: a raw space (or another character a URI may not hold) was
+    sent in the request line; it is refused before connecting, with exit status 2."""
+    result = run("connect", uri, timeout=15)
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = one_error_line(result.stderr)
+    assert line.startswith("wscodec: error: invalid URI: "), line
+    assert f"contains {bad}" in line, line

@@ -397,3 +397,163 @@ def test_a_client_always_masks_large_payloads_into_one_frame():
     assert len(buffers) == 1
     (frame,) = FrameParser(mask_expected=True, max_frame_size=None).feed(buffers[0])
     assert frame.payload == payload
+
+
+# Hostile input: fragment count, stored failures, what one call inflates (issue 21) ----
+
+
+def deflating_server(**options):
+    from wscodec.deflate import PerMessageDeflate
+
+    extension = PerMessageDeflate(
+        local_no_context_takeover=False,
+        remote_no_context_takeover=False,
+        local_max_window_bits=15,
+        remote_max_window_bits=15,
+    )
+    return Connection(Role.SERVER, deflate=extension, **options)
+
+
+def compressed_frame(data: bytes, compressor=None) -> bytes:
+    """One masked, compressed text frame (RFC 7692: the sync flush tail stripped)."""
+    import zlib
+
+    compressor = compressor or zlib.compressobj(wbits=-15)
+    payload = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return encode_frame(Opcode.TEXT, payload[:-4], mask=KEY, rsv1=True)
+
+
+def test_fragment_count_is_capped_with_1009():
+    from wscodec.protocol import DEFAULT_MAX_FRAGMENTS
+
+    connection = Connection(Role.SERVER)
+    assert connection.max_fragments == DEFAULT_MAX_FRAGMENTS
+    connection.receive_data(client_frame(Opcode.TEXT, b"x", fin=False))
+    empty = client_frame(Opcode.CONTINUATION, b"", fin=False)
+    connection.receive_data(empty * (DEFAULT_MAX_FRAGMENTS - 1))  # the cap itself is fine
+    assert connection.failure is None
+    connection.receive_data(empty)
+    assert connection.failure is not None and connection.failure.code == 1009
+    assert connection.close_sent is not None and connection.close_sent[0] == 1009
+
+
+def test_fragment_count_cap_is_an_option():
+    connection = Connection(Role.SERVER, max_fragments=3)
+    data = client_frame(Opcode.BINARY, b"a", fin=False) + client_frame(
+        Opcode.CONTINUATION, b"b", fin=False
+    )
+    assert connection.receive_data(data + client_frame(Opcode.CONTINUATION, b"c")) == [
+        BinaryMessage(b"abc")
+    ]
+    connection.receive_data(data + client_frame(Opcode.CONTINUATION, b"c", fin=False))
+    connection.receive_data(client_frame(Opcode.CONTINUATION, b"d"))
+    assert connection.failure is not None and connection.failure.code == 1009
+    unlimited = Connection(Role.SERVER, max_fragments=None)
+    many = client_frame(Opcode.CONTINUATION, b"", fin=False) * 100_000
+    unlimited.receive_data(client_frame(Opcode.TEXT, b"x", fin=False) + many)
+    assert unlimited.receive_data(client_frame(Opcode.CONTINUATION, b"y")) == [TextMessage("xy")]
+    with pytest.raises(ValueError):
+        Connection(Role.SERVER, max_fragments=0)
+
+
+def test_tiny_fragments_cost_their_payload_only():
+    """1-byte fragments used to cost ~56 bytes each (a bytes object and a list slot)."""
+    import tracemalloc
+
+    count = 60_000
+    connection = Connection(Role.SERVER, max_message_size=None)
+    data = client_frame(Opcode.BINARY, b"a", fin=False)
+    data += client_frame(Opcode.CONTINUATION, b"b", fin=False) * (count - 1)
+    tracemalloc.start()
+    try:
+        connection.receive_data(data)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 4 * count, held  # the payload (1 byte each) and a bytearray's slack
+    (message,) = connection.receive_data(client_frame(Opcode.CONTINUATION, b"c"))
+    assert message == BinaryMessage(b"a" + b"b" * (count - 1) + b"c")
+
+
+def _failed_connection_is_freed(make, wire, code):
+    import gc
+    import weakref
+
+    gc.collect()
+    gc.disable()
+    try:
+        connection = make()
+        connection.receive_data(wire)
+        failure = connection.failure
+        assert failure is not None and failure.code == code
+        reference = weakref.ref(connection)
+        del connection  # the application may keep the exception: not the connection
+        assert reference() is None, "a reference cycle keeps the failed connection alive"
+        assert failure.__traceback__ is None and failure.frames == []
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    "wire, code",
+    [
+        (b"\x83\x80" + KEY, 1002),  # reserved opcode: raised by the parser
+        (client_frame(Opcode.TEXT, b"ab") + client_frame(Opcode.CONTINUATION, b"c"), 1002),
+        (client_frame(Opcode.TEXT, b"\xff"), 1007),
+        (client_frame(Opcode.BINARY, b"x" * 2000), 1009),  # frame header over the limit
+        (
+            client_frame(Opcode.BINARY, b"x" * 600, fin=False)
+            + client_frame(Opcode.CONTINUATION, b"x" * 600),
+            1009,  # message assembly over the limit
+        ),
+    ],
+)
+def test_a_failed_connection_is_freed_without_the_garbage_collector(wire, code):
+    _failed_connection_is_freed(lambda: Connection(Role.SERVER, max_message_size=1000), wire, code)
+
+
+def test_a_refused_deflate_bomb_is_freed_without_the_garbage_collector():
+    bomb = compressed_frame(bytes(4 * 2**20))  # inflates past the 1 MiB limit: 1009
+    _failed_connection_is_freed(deflating_server, bomb, 1009)
+    corrupt = encode_frame(Opcode.BINARY, b"\xff\xff\xff\xff", mask=KEY, rsv1=True)
+    _failed_connection_is_freed(deflating_server, corrupt, 1007)  # chained to a zlib.error
+
+
+def test_one_call_inflates_a_budget_at_most():
+    """50 compressed 100 KiB messages in one read: delivered a budget at a time."""
+    from wscodec.protocol import INFLATE_BUDGET
+
+    size, count, limit = 100 * 1024, 50, INFLATE_BUDGET
+    texts = [bytes([65 + n % 26]) * size for n in range(count)]
+    wire = b"".join(compressed_frame(text) for text in texts)
+    assert len(wire) < 50 * 1024  # what a peer sends for 5 MB of messages
+    connection = deflating_server(max_message_size=None)
+    received = []
+    batch = connection.receive_data(wire)
+    calls = 1
+    while True:
+        assert sum(len(event.data) for event in batch) < 2 * limit
+        received += batch
+        if not connection.pending_input:
+            break
+        batch = connection.receive_data(b"")
+        calls += 1
+    assert [event.data.encode() for event in received] == texts
+    assert calls == 5  # 11 messages (> 1 MiB) a call, then the last 6
+    assert connection.failure is None and not connection.pending_input
+
+
+def test_held_frames_come_before_new_data_and_a_later_error():
+    size = 400 * 1024  # three make more than INFLATE_BUDGET (1 MiB)
+    connection = deflating_server()
+    wire = b"".join(compressed_frame(b"%d" % n * size) for n in range(4))
+    first = connection.receive_data(wire + b"\x83\x80" + KEY)  # a reserved opcode after them
+    assert len(first) == 3 and connection.pending_input and connection.failure is None
+    assert connection.receive_data(b"") == [TextMessage("3" * size)]
+    assert connection.failure is not None and connection.failure.code == 1002
+    assert not connection.pending_input and connection.receive_data(b"") == []
+    # New data fed without waiting comes after what was held.
+    connection = deflating_server()
+    assert len(connection.receive_data(wire)) == 3
+    later = connection.receive_data(client_frame(Opcode.TEXT, b"new"))
+    assert later == [TextMessage("3" * size), TextMessage("new")]

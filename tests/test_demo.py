@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import threading
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -300,14 +301,26 @@ def test_cross_origin_websocket_is_refused():
 
 
 class FakeConnection:
-    """Records what the room sends (a stand-in for a SyncConnection)."""
+    """Records what the room sends (a stand-in for a SyncConnection).
+
+    The room's outbox threads call ``send``; ``settled`` waits until they
+    have sent ``count`` messages in all.
+    """
+
+    remote_address = ("fake", 0)
 
     def __init__(self) -> None:
         self.sent: List[Dict[str, Any]] = []
 
-    def send_nowait(self, message: str) -> bool:
+    def send(self, message: str) -> None:
         self.sent.append(json.loads(message))
-        return True
+
+    def settled(self, count: int, timeout: float = 5.0) -> FakeConnection:
+        deadline = time.monotonic() + timeout
+        while len(self.sent) < count and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.02)  # and no more arrive
+        return self
 
     def kinds(self) -> List[str]:
         return [m["type"] for m in self.sent]
@@ -321,11 +334,16 @@ def test_two_rooms_on_one_broker_share_everything():
     assert first.join(ann, "ann", ChatLimits()) == "ann"
     assert second.join(ben, "ann", ChatLimits()) == "ann (2)"
     second.say("ann (2)", "hi from the other worker")
-    assert ann.sent[-1]["text"] == "hi from the other worker"
+    assert ann.settled(4).sent[-1]["text"] == "hi from the other worker"
     assert first.users == second.users == ["ann", "ann (2)"]
     assert first.history == second.history
     first.leave(ann)
-    assert ben.sent[-1] == {**ben.sent[-1], "type": "leave", "name": "ann", "users": ["ann (2)"]}
+    assert ben.settled(4).sent[-1] == {
+        **ben.sent[-1],
+        "type": "leave",
+        "name": "ann",
+        "users": ["ann (2)"],
+    }
     assert ann.kinds() == ["welcome", "join", "join", "message"]
     first.close()
     second.say("ann (2)", "after close")
@@ -342,7 +360,7 @@ def test_room_ignores_malformed_broker_events():
     for n in range(3):
         room.say("l", str(n))
     assert [m["text"] for m in room.history] == ["1", "2"]
-    assert listener.kinds() == ["welcome", "join", "message", "message", "message"]
+    assert listener.settled(5).kinds() == ["welcome", "join", "message", "message", "message"]
 
 
 def test_token_bucket():
@@ -385,3 +403,69 @@ def test_rate_meter():
 )
 def test_validate_name(name, expected):
     assert validate_name(name, 24) == expected
+
+
+class StuckConnection(FakeConnection):
+    """A member whose peer does not read: ``send`` blocks until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.closed_with: List[int] = []
+
+    def send(self, message: str) -> None:
+        self.release.wait(10)
+        super().send(message)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed_with.append(code)
+
+
+def test_a_member_too_far_behind_is_closed_with_1013_and_its_backlog_dropped():
+    """Issue 21, item 9: what waits for one member is bounded (messages and bytes, and
+    an equal share of a total); beyond it the member is closed with 1013 and the
+    others keep getting every message."""
+    limits = ChatLimits(max_backlog_messages=20, max_backlog_bytes=8192, history=0)
+    room = Room(LocalBroker(), limits=limits)
+    stuck, fine = StuckConnection(), FakeConnection()
+    room.join(stuck, "stuck", limits)
+    room.join(fine, "fine", limits)
+    try:
+        for n in range(200):
+            room.say("fine", f"message {n}")
+            assert room.budget.total <= 2 * 8192 + 4096  # the welcomes aside
+        deadline = time.monotonic() + 5
+        while not stuck.closed_with and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stuck.closed_with == [1013]
+        assert room.budget.dropped == 1
+        texts = [m["text"] for m in fine.settled(202).sent if m["type"] == "message"]
+        assert texts == [f"message {n}" for n in range(200)]
+    finally:
+        stuck.release.set()
+    room.leave(stuck)
+    room.leave(fine)
+    assert room.budget.total == 0 and room.budget.members == 0
+
+
+def test_the_total_backlog_is_shared_between_members():
+    limits = ChatLimits(max_backlog_bytes=64 * 1024, max_total_backlog_bytes=64 * 1024, history=0)
+    room = Room(LocalBroker(), limits=limits)
+    stuck = [StuckConnection() for _ in range(8)]
+    try:
+        for n, member_ in enumerate(stuck):
+            room.join(member_, f"m{n}", limits)
+        for _ in range(400):
+            room.say("m0", "x" * 200)
+            assert room.budget.total <= 64 * 1024 + 8 * 1024
+        assert room.budget.dropped == 8  # each past its 8 KiB share, long before 64 KiB
+    finally:
+        for member_ in stuck:
+            member_.release.set()
+
+
+def test_json_nested_too_deeply_is_a_policy_violation():
+    """Issue 21, item 9: not RecursionError (1011, and a traceback in the log)."""
+    with running_demo() as server, member(server, "deep") as client:
+        client.send('{"type": "message", "text": ' + "[" * 3000)
+        assert closed_with(client) == (1008, "JSON nested too deeply")

@@ -49,7 +49,9 @@ def settle(condition, timeout: float = 10.0) -> bool:
 
 def thousand_connections(count: int = 1000) -> int:
     """Open ``count`` connections, exchange a message on each, close all; RSS held."""
-    with running_server(echo, ping_interval=None) as server:
+    # Above the default max_connections (512, for the thread budget): this test
+    # is about leaks, so it lifts the limit.
+    with running_server(echo, ping_interval=None, max_connections=count) as server:
         url = f"ws://127.0.0.1:{server.port}/"
         clients = [connect(url, ping_interval=None, open_timeout=30) for _ in range(count)]
         assert settle(lambda: len(server.connections) == count, 30)

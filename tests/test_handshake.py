@@ -16,6 +16,7 @@ from wscodec.handshake import (
     accept_key,
     build_request,
     check_response,
+    reject,
 )
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -254,3 +255,38 @@ def test_response_reader():
 def test_headers_refuse_line_breaks():
     with pytest.raises(ValueError):
         Headers([("X", "a\r\nInjected: yes")])
+
+
+@pytest.mark.parametrize(
+    "header, value",
+    [
+        (b"Upgrade", None),
+        (b"Upgrade", b"h2c"),
+        (b"Connection", None),
+        (b"Connection", b"keep-alive"),
+    ],
+)
+def test_426_has_one_connection_header_with_upgrade_and_close(header, value):
+    """Issue 21, item 12: a 426 carried ``Connection: Upgrade`` and ``Connection: close``
+    as two headers that contradict each other. It carries one: ``Upgrade, close``
+    (RFC 9110 asks for the ``upgrade`` option next to an ``Upgrade`` header)."""
+    data = without(header) if value is None else replace(header, value)
+    try:
+        accept(parse(data))
+    except InvalidRequest as error:
+        response = reject(error.status, error.message, error.headers)
+    else:
+        raise AssertionError("accepted")
+    assert response.status == 426
+    connection = response.headers.get_all("Connection")
+    assert len(connection) == 1, connection
+    assert [t.strip().lower() for t in connection[0].split(",")] == ["upgrade", "close"]
+    assert response.headers.get_all("Upgrade") == ["websocket"]
+    serialized = response.serialize()
+    assert serialized.count(b"\r\nConnection:") == 1, serialized
+
+
+def test_reject_adds_connection_close_once():
+    assert reject(400, "bad").headers.get_all("Connection") == ["close"]
+    response = reject(503, "busy", [("Connection", "close"), ("Retry-After", "1")])
+    assert response.headers.get_all("Connection") == ["close"]

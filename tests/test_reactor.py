@@ -222,10 +222,14 @@ def test_ctrl_c_in_serve_forever_shuts_down_with_1001():
     clients = []
 
     def connect_then_interrupt():
-        clients.append(connect(f"ws://127.0.0.1:{server.port}/"))
-        clients[0].send("x")
-        clients[0].recv(timeout=5)
-        _thread.interrupt_main()
+        # Ctrl-C comes whatever happens here: a client that fails (a slow,
+        # loaded machine) must fail the test, not leave serve_forever running.
+        try:
+            clients.append(connect(f"ws://127.0.0.1:{server.port}/", open_timeout=30))
+            clients[0].send("x")
+            clients[0].recv(timeout=30)
+        finally:
+            _thread.interrupt_main()
 
     threading.Thread(target=connect_then_interrupt, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):

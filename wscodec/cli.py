@@ -213,7 +213,12 @@ def demo(args: argparse.Namespace) -> int:
         args.host,
         args.port,
         lambda: serve_demo(
-            args.host, args.port, broker=broker, open_timeout=5.0, close_timeout=2.0
+            args.host,
+            args.port,
+            broker=broker,
+            allowed_origins=args.origin,
+            open_timeout=5.0,
+            close_timeout=2.0,
         ),
     )
     base = f"{url_host(args.host)}:{server.port}"
@@ -306,6 +311,17 @@ def _workers(text: str) -> int:
     if count < 1:
         raise argparse.ArgumentTypeError(f"invalid count {count}: at least 1")
     return count
+
+
+def _size(text: str) -> int:
+    """A byte count for ``--max-size``: a whole number, 0 or more."""
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: not a whole number") from None
+    if size < 0:
+        raise argparse.ArgumentTypeError(f"invalid size {size}: negative (0 means no limit)")
+    return size
 
 
 def _add_scale_options(parser: argparse.ArgumentParser, workers: int) -> None:
@@ -454,6 +470,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_listen_options(demo_parser)
     _add_scale_options(demo_parser, workers=1)
+    demo_parser.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept WebSockets from pages of ORIGIN, e.g. https://chat.example.com "
+        "behind a proxy (repeatable; default: only the host and port listened on)",
+    )
     demo_parser.set_defaults(run=demo)
 
     serve_parser = commands.add_parser(
@@ -480,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_listen_options(echo_parser)
     echo_parser.add_argument(
         "--max-size",
-        type=int,
+        type=_size,
         default=2**24,
         metavar="BYTES",
         help="largest message accepted, 0 for no limit (default 16 MiB)",

@@ -24,11 +24,17 @@ from .connection import Connection, Role
 from .deflate import Compression
 from .exceptions import InvalidResponse, InvalidStatus, InvalidURI
 from .handshake import HeaderItems, HTTPReader, Response, build_request, check_response
+from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_MESSAGE_SIZE
 from .sync import SyncConnection
 
 __all__ = ["ClientConnection", "WebSocketURI", "connect", "parse_uri"]
 
 _MAX_BODY = 65536
+# What RFC 3986 allows in a URI: unreserved, reserved and "%" (spaces, controls,
+# quotes, angle brackets and non-ASCII must be percent-encoded).
+_URI_CHARACTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%"
+)
 
 
 class ClientConnection(SyncConnection):
@@ -44,7 +50,10 @@ class WebSocketURI:
 
 
 def parse_uri(uri: str) -> WebSocketURI:
-    """Split a ``ws://`` or ``wss://`` URI; :class:`InvalidURI` if it is neither."""
+    """Split a ``ws://`` or ``wss://`` URI; :class:`InvalidURI` if it is neither,
+    or if it holds a character that RFC 3986 does not allow unencoded (a space,
+    a control character, non-ASCII text): sent as is, it would not make a valid
+    request line."""
     try:
         parts = urllib.parse.urlsplit(uri)
         port = parts.port
@@ -56,6 +65,11 @@ def parse_uri(uri: str) -> WebSocketURI:
         raise InvalidURI(f"{uri!r} has no host")
     if parts.fragment:
         raise InvalidURI(f"{uri!r} has a fragment, which WebSocket URIs may not have")
+    bad = next((char for char in uri if char not in _URI_CHARACTERS), None)
+    if bad is not None:
+        raise InvalidURI(
+            f"{uri!r} contains {bad!r}, which a URI may not contain (percent-encode it)"
+        )
     secure = parts.scheme == "wss"
     path = parts.path or "/"
     if parts.query:
@@ -75,7 +89,8 @@ def connect(
     user_agent: Optional[str] = "wscodec",
     compression: Compression = "deflate",
     open_timeout: Optional[float] = 10.0,
-    max_size: Optional[int] = 2**20,
+    max_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE,
+    max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
     max_queue: int = 16,
     fragment_size: Optional[int] = None,
     ping_interval: Optional[float] = 20.0,
@@ -140,7 +155,11 @@ def connect(
         sock.close()
         raise
     protocol = Connection(
-        Role.CLIENT, max_message_size=max_size, fragment_size=fragment_size, deflate=extension
+        Role.CLIENT,
+        max_message_size=max_size,
+        max_fragments=max_fragments,
+        fragment_size=fragment_size,
+        deflate=extension,
     )
     connection = ClientConnection(
         sock,

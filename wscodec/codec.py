@@ -166,7 +166,12 @@ def apply_mask_into(buffer: Union[bytearray, memoryview], mask: BytesLike, offse
         and type(offset) is int
         and offset >= 0
     ):
-        # The common case, a bytearray and a bytes key, without the views.
+        # The common case, a bytearray and a bytes key, without the checks.
+        # Exported (by the view, released on return) from reading to writing,
+        # as by the compiled twin: a thread resizing the buffer meanwhile gets
+        # BufferError, rather than its resize undone by bytes of the old size.
+        # Same-size writes are allowed while exported.
+        export = memoryview(buffer)  # noqa: F841
         length = len(buffer)
         phase = offset % 4
         if length >= _TRANSLATE_FROM:
@@ -214,6 +219,19 @@ def validate_utf8(data: BytesLike) -> bool:
     return True
 
 
+def _busy(name: str) -> RuntimeError:
+    """The error of a second call into a one-call-at-a-time object.
+
+    Each such object holds a list with one token: a call takes it with
+    ``pop()`` and puts it back when done, so a call finding the list empty
+    overlaps another one, from a second thread or from code the first runs.
+    ``list.pop()`` and ``append()`` are atomic, with the GIL or without it
+    (free-threaded builds), and cost less than a lock's ``acquire(False)``.
+    The compiled twin raises the same error from its busy flag (busy.h).
+    """
+    return RuntimeError(Errors.CONCURRENT_USE.format(name=name))
+
+
 def _is_surrogate_prefix(pending: bytes) -> bool:
     """ED followed by A0-BF can only become a surrogate (U+D800..U+DFFF).
 
@@ -231,9 +249,12 @@ class Utf8Validator:
     returning False afterwards. :meth:`finish` says whether the whole input
     was valid (False if it ended inside a sequence) and resets the validator
     for the next message. A code point may be split across chunks at any byte.
+
+    One thread at a time: a call while another is in progress (from a second
+    thread, or from code that the first runs) raises :class:`RuntimeError`.
     """
 
-    __slots__ = ("_decoder", "_valid")
+    __slots__ = ("_decoder", "_token", "_valid")
 
     def __init__(self) -> None:
         # CPython's decoder reports an error at the first byte that makes the
@@ -241,34 +262,61 @@ class Utf8Validator:
         # the fail-fast contract, but for one prefix (see _is_surrogate_prefix).
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._valid = True
+        self._token = [True]  # taken while a method runs (see _busy)
 
     def feed(self, data: BytesLike) -> bool:
         """Validate the next chunk; False once the input can no longer be valid."""
-        view = _byte_view(data)
-        if self._valid:
-            try:
-                self._decoder.decode(view, False)
-            except UnicodeDecodeError:
-                self._valid = False
-            else:
-                self._valid = not _is_surrogate_prefix(self._decoder.getstate()[0])
-        return self._valid
+        token = self._token
+        try:
+            token.pop()
+        except IndexError:
+            raise _busy("Utf8Validator") from None
+        try:
+            view = _byte_view(data)
+            valid = self._valid
+            if valid:
+                try:
+                    self._decoder.decode(view, False)
+                except UnicodeDecodeError:
+                    valid = self._valid = False
+                else:
+                    valid = self._valid = not _is_surrogate_prefix(self._decoder.getstate()[0])
+        finally:
+            token.append(True)
+        return valid
 
     def finish(self) -> bool:
         """True if everything fed was valid and complete; then reset."""
-        valid = self._valid
-        if valid:
-            try:
-                self._decoder.decode(b"", True)
-            except UnicodeDecodeError:
-                valid = False
-        self.reset()
+        token = self._token
+        try:
+            token.pop()
+        except IndexError:
+            raise _busy("Utf8Validator") from None
+        try:
+            valid = self._valid
+            if valid:
+                try:
+                    self._decoder.decode(b"", True)
+                except UnicodeDecodeError:
+                    valid = False
+            self._decoder.reset()
+            self._valid = True
+        finally:
+            token.append(True)
         return valid
 
     def reset(self) -> None:
         """Forget everything fed so far."""
-        self._decoder.reset()
-        self._valid = True
+        token = self._token
+        try:
+            token.pop()
+        except IndexError:
+            raise _busy("Utf8Validator") from None
+        try:
+            self._decoder.reset()
+            self._valid = True
+        finally:
+            token.append(True)
 
 
 _tuple_new = tuple.__new__
@@ -346,6 +394,11 @@ class FrameParser:
         before the payload is buffered (1009 above it); ``None`` for no limit.
     :param allowed_rsv: RSV bits (``RSV1 | RSV2 | RSV3``) that a negotiated
         extension allows on data frames; control frames never carry them.
+
+    One thread at a time: :meth:`feed`, :meth:`pending_payload` or setting
+    :attr:`allowed_rsv` while another of these calls is in progress (from a
+    second thread, or from code that the first runs) raises
+    :class:`RuntimeError` and changes nothing.
     """
 
     __slots__ = (
@@ -355,6 +408,7 @@ class FrameParser:
         "_fast",
         "_mask_expected",
         "_max_frame_size",
+        "_token",
     )
 
     def __init__(
@@ -378,6 +432,7 @@ class FrameParser:
         self._fast = _fast_table(allowed_rsv)
         self._buffer = bytearray()
         self._error: Optional[ProtocolError] = None
+        self._token = [True]  # taken while a method runs (see _busy)
 
     @property
     def mask_expected(self) -> bool:
@@ -396,8 +451,16 @@ class FrameParser:
     def allowed_rsv(self, bits: int) -> None:
         if bits & ~_ALL_RSV:
             raise ValueError(Errors.BAD_RSV)
-        self._allowed_rsv = bits
-        self._fast = _fast_table(bits)
+        token = self._token
+        try:
+            token.pop()
+        except IndexError:
+            raise _busy("FrameParser") from None
+        try:
+            self._allowed_rsv = bits
+            self._fast = _fast_table(bits)
+        finally:
+            token.append(True)
 
     @property
     def buffered(self) -> int:
@@ -414,81 +477,97 @@ class FrameParser:
         """
         if offset < 0:
             raise ValueError(Errors.NEGATIVE_OFFSET)
-        buffer = self._buffer
-        if self._error is not None or len(buffer) < 2:
-            return None
-        length_field = buffer[1] & 0x7F
-        masked = buffer[1] & 0x80
-        header = 2 + (2 if length_field == 126 else 8 if length_field == 127 else 0)
-        header += 4 if masked else 0
-        if len(buffer) < header:
-            return None
-        start = min(header + offset, len(buffer))
-        data = bytes(buffer[start:])
-        if masked:
-            data = _xor(data, bytes(buffer[header - 4 : header]), (start - header) % 4)
-        opcode = OPCODE_BY_VALUE[buffer[0] & 0x0F]
-        assert opcode is not None  # checked when the header arrived
-        return opcode, bool(buffer[0] & RSV1), data
+        token = self._token
+        try:
+            token.pop()
+        except IndexError:
+            raise _busy("FrameParser") from None
+        try:
+            buffer = self._buffer
+            if self._error is not None or len(buffer) < 2:
+                return None
+            length_field = buffer[1] & 0x7F
+            masked = buffer[1] & 0x80
+            header = 2 + (2 if length_field == 126 else 8 if length_field == 127 else 0)
+            header += 4 if masked else 0
+            if len(buffer) < header:
+                return None
+            start = min(header + offset, len(buffer))
+            data = bytes(buffer[start:])
+            if masked:
+                data = _xor(data, bytes(buffer[header - 4 : header]), (start - header) % 4)
+            opcode = OPCODE_BY_VALUE[buffer[0] & 0x0F]
+            assert opcode is not None  # checked when the header arrived
+            return opcode, bool(buffer[0] & RSV1), data
+        finally:
+            token.append(True)
 
     def feed(self, data: BytesLike) -> List[Frame]:
         """Parse ``data``; return every frame it completed, in order."""
-        if self._error is not None:
-            self._error.frames = []
-            raise self._error
-        view = _byte_view(data)
-        buffer = self._buffer
-        buffer += view
-        frames: List[Frame] = []
-        position = 0
-        end = len(buffer)
-        fast = self._fast
-        masked = self._mask_expected
-        mask_bit = 0x80 if masked else 0
-        header = 6 if masked else 2
-        limit = self._max_frame_size
-        small = 125 if limit is None else min(limit, 125)
-        append = frames.append
+        token = self._token
         try:
-            while True:
-                # Fast path: a data frame with a 7-bit length, its header bytes
-                # all checked at once (every rule _frame_size would apply).
-                if end - position >= 2:
-                    fields = fast[buffer[position]]
-                    second = buffer[position + 1]
-                    length = second & 0x7F
-                    if fields is not None and second & 0x80 == mask_bit and length <= small:
-                        start = position + header
-                        stop = start + length
-                        if stop > end:
-                            break
-                        if not masked:
-                            payload = bytes(buffer[start:stop])
-                        elif length:
-                            key = _KEY_STREAM(buffer[start - 4 : start])
-                            payload = (
-                                int.from_bytes(buffer[start:stop], "little")
-                                ^ (key & ((1 << (8 * length)) - 1))
-                            ).to_bytes(length, "little")
-                        else:
-                            payload = b""
-                        append(_tuple_new(Frame, (fields[0], payload, *fields[1:])))
-                        position = stop
-                        continue
-                size = self._frame_size(buffer, position)
-                if size is None or len(buffer) - position < size:
-                    break
-                frames.append(self._decode(buffer, position, size))
-                position += size
-        except ProtocolError as error:
-            self._error = error
-            self._buffer = bytearray()
-            error.frames = frames
-            raise
+            token.pop()
+        except IndexError:
+            raise _busy("FrameParser") from None
+        try:
+            if self._error is not None:
+                self._error.frames = []
+                raise self._error
+            view = _byte_view(data)
+            buffer = self._buffer
+            buffer += view
+            frames: List[Frame] = []
+            position = 0
+            end = len(buffer)
+            fast = self._fast
+            masked = self._mask_expected
+            mask_bit = 0x80 if masked else 0
+            header = 6 if masked else 2
+            limit = self._max_frame_size
+            small = 125 if limit is None else min(limit, 125)
+            append = frames.append
+            try:
+                while True:
+                    # Fast path: a data frame with a 7-bit length, its header bytes
+                    # all checked at once (every rule _frame_size would apply).
+                    if end - position >= 2:
+                        fields = fast[buffer[position]]
+                        second = buffer[position + 1]
+                        length = second & 0x7F
+                        if fields is not None and second & 0x80 == mask_bit and length <= small:
+                            start = position + header
+                            stop = start + length
+                            if stop > end:
+                                break
+                            if not masked:
+                                payload = bytes(buffer[start:stop])
+                            elif length:
+                                key = _KEY_STREAM(buffer[start - 4 : start])
+                                payload = (
+                                    int.from_bytes(buffer[start:stop], "little")
+                                    ^ (key & ((1 << (8 * length)) - 1))
+                                ).to_bytes(length, "little")
+                            else:
+                                payload = b""
+                            append(_tuple_new(Frame, (fields[0], payload, *fields[1:])))
+                            position = stop
+                            continue
+                    size = self._frame_size(buffer, position)
+                    if size is None or len(buffer) - position < size:
+                        break
+                    frames.append(self._decode(buffer, position, size))
+                    position += size
+            except ProtocolError as error:
+                self._error = error
+                self._buffer = bytearray()
+                error.frames = frames
+                raise
+            finally:
+                if position:
+                    del buffer[:position]
+            return frames
         finally:
-            if position:
-                del buffer[:position]
-        return frames
+            token.append(True)
 
     def _frame_size(self, buf: bytearray, pos: int) -> Optional[int]:
         """Check the header bytes present at ``pos``; total frame size once known."""

@@ -36,7 +36,17 @@ from .exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from .protocol import RSV1, CloseCode, Errors, Frame, Opcode, is_sendable_close_code
+from .protocol import (
+    DEFAULT_MAX_FRAGMENTS,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    INFLATE_BUDGET,
+    RSV1,
+    CloseCode,
+    Errors,
+    Frame,
+    Opcode,
+    is_sendable_close_code,
+)
 
 __all__ = [
     "BinaryMessage",
@@ -114,6 +124,10 @@ _PAST_THE_END = sys.maxsize  # a pending_payload() offset that returns no data
 # to the transport beside its header instead of copied behind it: copying a
 # 1 MiB payload was a tenth of the servers' time echoing 1 MiB messages.
 _SCATTER_MIN = 65536
+# Fragments shorter than this are copied into one bytearray as they arrive;
+# longer ones are kept as they are (a list entry costs about 1% of them), so
+# a message in tiny fragments costs its payload, not 56 bytes per fragment.
+_COALESCE_BELOW = 4096
 
 
 class Connection:
@@ -123,6 +137,8 @@ class Connection:
         ones; :attr:`Role.CLIENT` the reverse.
     :param max_message_size: largest message accepted, in bytes (1009 above);
         ``None`` for no limit. It also caps each frame, checked from its header.
+    :param max_fragments: most frames one message may arrive in (1009 above);
+        ``None`` for no limit.
     :param fragment_size: outgoing messages larger than this are sent as
         several frames; ``None`` sends every message in one frame.
     :param auto_pong: answer each ping with a pong carrying the same data.
@@ -134,16 +150,20 @@ class Connection:
         self,
         role: Role,
         *,
-        max_message_size: Optional[int] = 2**20,
+        max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE,
         fragment_size: Optional[int] = None,
         auto_pong: bool = True,
         deflate: Optional[PerMessageDeflate] = None,
+        max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
     ) -> None:
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be None or a positive int")
+        if max_fragments is not None and max_fragments < 1:
+            raise ValueError("max_fragments must be None or a positive int")
         codec = _backend.codec
         self.role = role
         self.max_message_size = max_message_size
+        self.max_fragments = max_fragments
         self._codec = codec
         self.fragment_size = fragment_size
         self.auto_pong = auto_pong
@@ -157,9 +177,20 @@ class Connection:
         # The message being received.
         self._message_opcode: Optional[Opcode] = None
         self._compressed = False
-        self._fragments: List[bytes] = []
+        # Its payload so far: long fragments as they came, runs of short ones
+        # joined in a bytearray (see _store()).
+        self._fragments: List[Union[bytes, bytearray]] = []
+        self._fragment_count = 0
         self._message_size = 0
         self._validated = 0  # bytes of the arriving frame already validated
+        # With deflate: the bytes of messages inflated by this receive_data()
+        # call, and the frames (and parser error) it held back for the next.
+        self._inflated = 0
+        # (Held frames stay in their list, from _held_start on: slicing it at
+        # each call would cost quadratic time for many small messages.)
+        self._held: Optional[List[Frame]] = None
+        self._held_start = 0
+        self._held_error: Optional[ProtocolError] = None
         # The fragmented message being sent, if any.
         self._sending: Optional[Opcode] = None
 
@@ -195,28 +226,99 @@ class Connection:
     # Receiving -----------------------------------------------------------------
 
     def receive_data(self, data: BytesLike) -> List[Event]:
-        """Feed bytes from the peer; the events they complete, in order."""
+        """Feed bytes from the peer; the events they complete, in order.
+
+        With permessage-deflate, one call stops inflating once the messages
+        it returns hold :data:`~wscodec.protocol.INFLATE_BUDGET` bytes (1 MiB;
+        at most that plus one message): the frames after them are held back
+        and :attr:`pending_input` is True. Hand the events to the application,
+        then call ``receive_data(b"")`` for the next ones, and read no more
+        from the transport while :attr:`pending_input` holds: what one read
+        inflates stays bounded, and a peer that sends faster than the
+        application handles messages waits in TCP, not in memory.
+        """
         if self.close_received is not None or self.failure is not None or self.eof_received:
             return []  # nothing the peer sends after its close (or an error) counts
         events: List[Event] = []
         error: Optional[ProtocolError] = None
-        try:
-            frames = self._parser.feed(data)
-        except ProtocolError as exc:
-            frames, error = exc.frames, exc
-        for frame in frames:
+        start = 0
+        if self._held is None:  # the usual case: nothing held back by the last call
             try:
-                self._receive_frame(frame, events)
+                frames = self._parser.feed(data)
             except ProtocolError as exc:
-                error = exc
-                break
-            if self.close_received is not None:
-                break
-        if error is None and self.close_received is None and self._parser.buffered:
+                frames, error = exc.frames, exc
+        else:
+            frames, start, error = self._take_held(data)
+        if self.deflate is None:
+            for frame in frames:
+                try:
+                    self._receive_frame(frame, events)
+                except ProtocolError as exc:
+                    error = exc
+                    break
+                if self.close_received is not None:
+                    break
+        else:
+            error = self._receive_inflating(frames, start, error, events)
+        if (
+            error is None
+            and self.close_received is None
+            and self._held is None
+            and self._parser.buffered
+        ):
             error = self._check_partial_text()  # nothing buffered: no frame is arriving
         if error is not None:
             self.fail(error.code, error.reason, error)
         return events
+
+    @property
+    def pending_input(self) -> bool:
+        """True while :meth:`receive_data` holds back frames it already received.
+
+        Call ``receive_data(b"")`` for their events (before reading more from
+        the transport). Only with permessage-deflate; see :meth:`receive_data`.
+        """
+        return self._held is not None
+
+    def _take_held(self, data: BytesLike) -> Tuple[List[Frame], int, Optional[ProtocolError]]:
+        """The frames held back by the last call (from the index returned), then
+        those ``data`` completes, and the parser's error after them."""
+        frames, start, error = self._held, self._held_start, self._held_error
+        assert frames is not None
+        self._held = self._held_error = None
+        if error is None and len(data):  # after a parser error nothing more counts
+            frames, start = frames[start:], 0  # the caller did not wait: rare
+            try:
+                frames += self._parser.feed(data)
+            except ProtocolError as exc:
+                frames += exc.frames
+                error = exc
+        return frames, start, error
+
+    def _receive_inflating(
+        self,
+        frames: List[Frame],
+        start: int,
+        error: Optional[ProtocolError],
+        events: List[Event],
+    ) -> Optional[ProtocolError]:
+        """:meth:`receive_data`'s loop with deflate on: it stops once the messages
+        inflated reach the budget, and holds back the frames after them."""
+        budget = INFLATE_BUDGET
+        self._inflated = 0
+        last = len(frames) - 1
+        for index in range(start, last + 1):
+            try:
+                self._receive_frame(frames[index], events)
+            except ProtocolError as exc:
+                return exc  # the parser's error, if any, came after this frame
+            if self.close_received is not None:
+                break
+            if self._inflated >= budget and index < last:
+                self._held, self._held_start = frames, index + 1
+                self._held_error = None if error is None else _detached(error)
+                return None
+        return error
 
     def _check_partial_text(self) -> Optional[ProtocolError]:
         """Validate the part of a text frame received so far (fail fast within a frame)."""
@@ -247,6 +349,8 @@ class Connection:
         """The peer closed the transport (TCP FIN or reset)."""
         self.eof_received = True
         self.state = _CLOSED
+        self._held = self._held_error = None
+        self._fragments = []
         return []
 
     def _receive_frame(self, frame: Frame, events: List[Event]) -> None:
@@ -268,6 +372,7 @@ class Connection:
             self._message_opcode = opcode
             self._compressed = frame.rsv1  # only allowed by the parser with deflate on
             self._fragments = []
+            self._fragment_count = 1
             self._message_size = 0
             if not validated:
                 self._utf8.reset()
@@ -282,6 +387,11 @@ class Connection:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.UNEXPECTED_CONTINUATION)
             if frame.rsv1:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.RSV1_ON_CONTINUATION)
+            count = self._fragment_count + 1
+            limit = self.max_fragments
+            if limit is not None and count > limit:
+                raise PayloadTooBig(Errors.TOO_MANY_FRAGMENTS.format(limit=limit))
+            self._fragment_count = count
             self._add_fragment(payload, frame.fin, validated)
             if frame.fin:
                 events.append(self._finish_message())
@@ -317,13 +427,23 @@ class Connection:
             rest = memoryview(payload)[validated:] if validated else payload
             if not self._utf8.feed(rest):
                 raise InvalidUtf8(Errors.INVALID_TEXT)
-        self._fragments.append(payload)
+        if not payload:
+            return  # an empty fragment costs nothing but its count
+        fragments = self._fragments
+        if len(payload) >= _COALESCE_BELOW:
+            fragments.append(payload)
+        elif fragments and type(fragments[-1]) is bytearray:
+            fragments[-1] += payload  # type: ignore[operator]
+        else:
+            fragments.append(bytearray(payload))
 
     def _finish_message(self) -> Union[TextMessage, BinaryMessage]:
         data = b"".join(self._fragments)
         opcode = self._message_opcode
         self._message_opcode = None
         self._fragments = []
+        if self._compressed:
+            self._inflated += len(data)
         if opcode is _BINARY:
             return BinaryMessage(data)
         if not self._utf8.finish():
@@ -344,7 +464,11 @@ class Connection:
         before the error (what strict peers such as Autobahn expect): they
         are sent first.
         """
-        self.failure = error if error is not None else ProtocolError(code, reason)
+        # Stored without its traceback: its frames reference this connection,
+        # a cycle that would keep everything it holds until a full collection.
+        self.failure = _detached(error) if error is not None else ProtocolError(code, reason)
+        self._held = self._held_error = None
+        self._fragments = []
         if self.close_sent is None:
             reason = _truncate(reason)
             self._pending_close = self._encode_close(code, reason)
@@ -584,6 +708,26 @@ def _frozen_size(payload: BytesLike) -> int:
     ):
         return payload.nbytes
     return -1
+
+
+def _detached(error: ProtocolError) -> ProtocolError:
+    """``error``, ready to be stored: without the tracebacks of its chain, nor its frames.
+
+    A traceback references the frames it passed through, and so the
+    connection (``self``) that stores the exception: a reference cycle that
+    only a full garbage collection frees, with all the connection holds.
+    """
+    error.frames = []  # handed out already; they may hold a read's payloads
+    seen: List[BaseException] = []
+    chain: List[Optional[BaseException]] = [error]
+    while chain:
+        link = chain.pop()
+        if link is None or any(link is old for old in seen):
+            continue
+        seen.append(link)
+        link.__traceback__ = None
+        chain += (link.__cause__, link.__context__)
+    return error
 
 
 def _truncate(reason: str) -> str:

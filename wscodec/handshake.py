@@ -402,12 +402,21 @@ def accept(
 
 
 def reject(status: int, message: str, headers: HeaderItems = None) -> Response:
-    """A plain-text HTTP error response that closes the connection."""
+    """A plain-text HTTP error response that closes the connection.
+
+    The response has one ``Connection`` header, which lists ``close``: when
+    ``headers`` bring one already (a 426 names ``Upgrade`` there, as RFC 9110
+    asks of a response that carries ``Upgrade``), ``close`` joins its options
+    instead of a second, contradictory ``Connection`` header.
+    """
     body = f"{message}\n".encode()
     response_headers = Headers(headers)
     response_headers.add("Content-Type", "text/plain; charset=utf-8")
     response_headers.add("Content-Length", str(len(body)))
-    response_headers.add("Connection", "close")
+    options = _split(response_headers.get_all("Connection"))
+    if "close" not in (token.lower() for token in options):
+        options.append("close")
+    response_headers["Connection"] = ", ".join(options)
     return Response(status, response_headers, body)
 
 

@@ -22,6 +22,9 @@ __all__ = [
     "OPCODE_BY_VALUE",
     "MAX_CONTROL_PAYLOAD",
     "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_MAX_FRAGMENTS",
+    "INFLATE_BUDGET",
     "RSV1",
     "RSV2",
     "RSV3",
@@ -63,6 +66,25 @@ MAX_CONTROL_PAYLOAD = 125
 #: Default cap on one frame's payload, checked from the header before any of
 #: the payload is buffered.
 DEFAULT_MAX_FRAME_SIZE = 2**20
+
+#: Default cap on one message's size (``max_size``), after inflation: a
+#: larger message fails the connection with 1009.
+DEFAULT_MAX_MESSAGE_SIZE = 2**20
+
+#: What one :meth:`~wscodec.connection.Connection.receive_data` call inflates:
+#: it stops after the compressed message that brings the messages it returned
+#: to this many bytes, so they hold at most this plus one message (at most
+#: ``max_size``), however many one read completed. The rest waits for the next
+#: call (see ``Connection.pending_input``).
+INFLATE_BUDGET = 2**20
+
+#: Default cap on the frames of one fragmented message (``max_fragments``):
+#: one more fails the connection with 1009. Fragments are joined as they
+#: arrive, so they cost no memory beyond their payload; the cap stops a
+#: message that never ends (empty continuation frames cost a peer 6 bytes
+#: each). 65536 lets through Autobahn's smallest fragments (a 4 MiB message
+#: in 64-byte frames); browsers send one frame per message.
+DEFAULT_MAX_FRAGMENTS = 65536
 
 #: Bits of the first header byte reserved for extensions.
 RSV1 = 0x40
@@ -130,6 +152,7 @@ class Errors:
     INVALID_TEXT = "invalid UTF-8 in a text message"
     RSV1_ON_CONTINUATION = "RSV1 set on a continuation frame"
     MESSAGE_TOO_BIG = "message of more than {limit} bytes exceeds the limit"
+    TOO_MANY_FRAGMENTS = "message in more than {limit} fragments exceeds the limit"
     # Errors in how the codec is called, rather than in what the peer sent.
     NOT_BYTES_LIKE = "a contiguous bytes-like object is required, not {type}"
     NOT_WRITABLE = "a writable contiguous bytes-like object is required, not {type}"
@@ -140,6 +163,11 @@ class Errors:
     ENCODE_CONTROL_TOO_LONG = "control frame payload of {length} bytes exceeds 125"
     BAD_LIMIT = "max_frame_size must be None or a non-negative int"
     BAD_RSV = "allowed_rsv must be a combination of RSV1, RSV2 and RSV3"
+    # FrameParser and Utf8Validator serve one call at a time (RuntimeError).
+    CONCURRENT_USE = (
+        "{name} used from two threads at once, or re-entered from a callback:"
+        " use one per thread, or a lock around it"
+    )
 
 
 def parse_close_payload(payload: bytes) -> Tuple[Optional[int], str]:

@@ -19,19 +19,26 @@ A handler must not block: it runs on the loop that serves its neighbours.
 ``send()``, ``ping()`` and ``close()`` may be called from any thread (calls
 from other threads are handed to the connection's loop). Writes never
 block: what the socket does not take is buffered, and a peer that lets more
-than ``write_limit`` bytes pile up behind the message being written is
-disconnected (1006).
+than ``write_limit`` bytes pile up behind the message being written, or does
+not take what is buffered within ``write_timeout`` seconds of when the
+backlog began, is disconnected (1006).
+
+When ``accept()`` fails for want of file descriptors (EMFILE, ENFILE) or
+kernel memory, each loop stops watching the listening socket for a short
+backoff (:class:`~wscodec._serving.AcceptErrors`, the policy both servers
+share: the burst is logged once), serving the connections it has meanwhile.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 from ._poller import WRITABLE, Poller
-from ._serving import ServerBase, listen
+from ._serving import AcceptErrors, ServerBase, listen
 from ._writev import Buffer, send_some, unsent
 from .connection import (
     _BYTES_LIKE,
@@ -59,7 +66,11 @@ Data = Union[str, bytes]
 # 50 clients: 16% less CPU per round trip than with 64 KiB; small messages
 # unchanged).
 _READ_SIZE = 2**20
-_SWEEP_EVERY = 0.1  # seconds between looks at handshake and closing deadlines
+_SWEEP_EVERY = 0.1  # seconds between looks at handshake, closing and write deadlines
+# SO_LINGER on, timeout 0: close() resets the connection and frees its send
+# buffer at once, instead of leaving the kernel to deliver it to a peer that
+# does not read.
+_ABORT_ON_CLOSE = struct.pack("ii", 1, 0)
 _LISTENER = object()  # what the listening socket's descriptor maps to
 _get_ident = threading.get_ident
 
@@ -110,6 +121,8 @@ class EventConnection:
         self._closed = False
         self._dispatching = False
         self.deadline: Optional[float] = None
+        # When what is buffered must be out: set as a backlog begins, not moved by partial sends.
+        self.write_deadline = 0.0
         self._ping_sent_at: Optional[float] = None  # a keepalive ping awaits its pong
         self._next_ping = 0.0
 
@@ -227,6 +240,8 @@ class _Loop:
         self._owners: Dict[int, Any] = {}  # descriptor -> connection, _LISTENER or self
         self.connections: Set[EventConnection] = set()
         self.timed: Set[EventConnection] = set()  # with a handshake or closing deadline
+        self.backlogged: Set[EventConnection] = set()  # with unsent bytes: a write deadline
+        self._resume_accepting_at: Optional[float] = None  # the listener is unwatched until then
         self.ident: Optional[int] = None  # the thread running the loop
         self._calls: List[Tuple[Callable[..., Any], Tuple[Any, ...]]] = []
         self._calls_lock = threading.Lock()
@@ -268,7 +283,9 @@ class _Loop:
         next_sweep = next_keepalive = time.monotonic() + _SWEEP_EVERY
         try:
             while not (server.stopping and not self.connections):
-                if self.timed or server.stopping:
+                deadlines = self.timed or self.backlogged
+                paused = self._resume_accepting_at is not None
+                if deadlines or paused or server.stopping:
                     timeout: Optional[float] = _SWEEP_EVERY
                 else:
                     timeout = period if self.connections else None
@@ -280,11 +297,19 @@ class _Loop:
                         self._run_calls()
                     elif owner is not None:  # None: dropped earlier in this batch
                         self._ready(owner, mask)
+                # A connection dropped in this batch must go now, with all it
+                # holds, not when the next poll returns: ``owner`` may be the
+                # last reference to it.
+                owner = None
                 if server.stopping and not self._closing_all:
                     self._close_all()
-                if self.timed or (period is not None and self.connections):
+                deadlines = self.timed or self.backlogged
+                resume_at = self._resume_accepting_at
+                if deadlines or resume_at is not None or (period is not None and self.connections):
                     now = time.monotonic()
-                    if self.timed and now >= next_sweep:
+                    if resume_at is not None and now >= resume_at:
+                        self._resume_accepting()
+                    if deadlines and now >= next_sweep:
                         next_sweep = now + _SWEEP_EVERY
                         self._sweep(now)
                     if period is not None and now >= next_keepalive:
@@ -327,22 +352,62 @@ class _Loop:
         server = self.server
         try:
             sock, address = server.socket.accept()
-        except (BlockingIOError, OSError):  # another loop took it, or the socket closed
+        except BlockingIOError:  # another loop took it
             return
+        except OSError as error:
+            # Out of descriptors or memory: the client stays queued and the
+            # listener readable, so polling it at once again would spin.
+            pause = server.accept_errors.failed(error)
+            if pause:
+                self._pause_accepting(pause)
+            return
+        server.accept_errors.succeeded()
         if server.stopping or not server.reserve_slot():
             why = "server shutting down" if server.stopping else "too many connections"
             server.logger.warning("refusing %s: %s", address, why)
             self._refuse_now(sock, reject(503, why, [("Retry-After", "1")]))
             return
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            # Every call here may fail for this socket alone: on macOS and the
+            # BSDs, setsockopt() on a connection the peer already reset fails
+            # with EINVAL. That costs this connection, never the loop.
+            sock.setblocking(False)
+            if server.tcp:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            fd = sock.fileno()
+            self.poller.register(fd)
+        except OSError as error:
+            server.logger.info("%s: dropped on accepting it: %s", address, error)
+            sock.close()
+            server.release_slot()
+            return
         connection = EventConnection(self, sock, address)
         if server.open_timeout is not None:
             connection.deadline = time.monotonic() + server.open_timeout
             self.timed.add(connection)
         self.connections.add(connection)
-        self._owners[connection.fd] = connection
-        self.poller.register(connection.fd)
+        self._owners[fd] = connection
+
+    def _pause_accepting(self, seconds: float) -> None:
+        """Stop watching the listener for ``seconds``; the other descriptors are still served.
+
+        The poll timeout is at most ``_SWEEP_EVERY`` meanwhile, so the
+        listener is watched again within that much of the pause's end.
+        """
+        listener = self.server.socket.fileno()
+        self.poller.unregister(listener)
+        self._owners.pop(listener, None)
+        self._resume_accepting_at = time.monotonic() + seconds
+
+    def _resume_accepting(self) -> None:
+        """Watch the listener again after a pause (unless the server is stopping)."""
+        self._resume_accepting_at = None
+        if self._closing_all or self.server.stopping:
+            return
+        listener = self.server.socket.fileno()
+        if listener >= 0:  # still open
+            self._owners[listener] = _LISTENER
+            self.poller.register(listener)
 
     @staticmethod
     def _refuse_now(sock: socket.socket, response: Response) -> None:
@@ -357,6 +422,8 @@ class _Loop:
     # Reading ---------------------------------------------------------------------
 
     def _read(self, connection: EventConnection) -> None:
+        if connection.protocol is not None and connection.protocol.pending_input:
+            return  # reading pauses while _receive_held() has messages to deliver
         try:
             count = connection.socket.recv_into(self._buffer)
         except (BlockingIOError, InterruptedError):
@@ -456,6 +523,16 @@ class _Loop:
                 "%s: failing the connection: %s", connection.remote_address, protocol.failure
             )
         self.flush(connection)
+        if protocol.pending_input and not connection._closed:
+            # The read completed more compressed messages than one call
+            # inflates: the next batch after the loop's other work, and no
+            # read from this socket until the last (see _read).
+            self.call_soon(self._receive_held, connection)
+
+    def _receive_held(self, connection: EventConnection) -> None:
+        """The next batch of messages the connection's last read completed."""
+        if not connection._closed and connection.protocol is not None:
+            self._receive(connection, memoryview(b""))
 
     def _pong_received(self, connection: EventConnection) -> None:
         connection._ping_sent_at = None
@@ -515,6 +592,11 @@ class _Loop:
         if not connection._writing:
             connection._writing = True
             self.poller.modify(connection.fd, write=True)
+            write_timeout = self.server.write_timeout
+            if write_timeout is not None:
+                # A deadline for the whole backlog: partial sends do not move it.
+                connection.write_deadline = time.monotonic() + write_timeout
+                self.backlogged.add(connection)
 
     def _write_pending(self, connection: EventConnection) -> None:
         out = connection._out
@@ -528,6 +610,7 @@ class _Loop:
         del out[:sent]
         if not out:
             connection._writing = False
+            self.backlogged.discard(connection)
             self.poller.modify(connection.fd, write=False)
             if connection._write_shut:
                 self._shut_write(connection, force=True)
@@ -591,6 +674,25 @@ class _Loop:
                     "%s: handshake not completed: timed out", connection.remote_address
                 )
             self._drop(connection)
+        for connection in [c for c in self.backlogged if c.write_deadline <= now]:
+            self._write_timed_out(connection)
+
+    def _write_timed_out(self, connection: EventConnection) -> None:
+        """Drop (1006) a peer that did not take a write within ``write_timeout``.
+
+        The socket is reset rather than closed, so that the kernel does not
+        keep the unsent bytes for a peer that is not reading them.
+        """
+        self.server.logger.info(
+            "%s: write not completed within %s s; dropping the connection",
+            connection.remote_address,
+            self.server.write_timeout,
+        )
+        try:
+            connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _ABORT_ON_CLOSE)
+        except OSError:
+            pass  # closed normally then
+        self._drop(connection)
 
     def _close_all(self) -> None:
         self._closing_all = True
@@ -612,6 +714,7 @@ class _Loop:
             return
         connection._closed = True
         self.timed.discard(connection)
+        self.backlogged.discard(connection)
         self.connections.discard(connection)
         self.poller.unregister(connection.fd)
         self._owners.pop(connection.fd, None)
@@ -648,6 +751,7 @@ class EventServer(ServerBase):
         ping_interval: Optional[float] = 20.0,
         ping_timeout: Optional[float] = 20.0,
         write_limit: int = 2**22,
+        write_timeout: Optional[float] = 30.0,
         **options: Any,
     ) -> None:
         if threads < 1:
@@ -662,6 +766,13 @@ class EventServer(ServerBase):
         self.handler_factory = handler_factory
         sock.setblocking(False)
         self.write_limit = write_limit
+        #: Seconds a connection's unsent bytes may wait, counted from when
+        #: the backlog began (not restarted by partial sends); None: no limit.
+        self.write_timeout = write_timeout
+        #: Whether accepted sockets are TCP ones (TCP_NODELAY is set on those).
+        self.tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        #: What to do when accept() fails: back off when out of descriptors, log once a burst.
+        self.accept_errors = AcceptErrors(self.logger)
         self.stopping = False
         self.close_with: Tuple[int, str] = (CloseCode.GOING_AWAY, "server shutting down")
         self._loops = [_Loop(self, index) for index in range(threads)]
@@ -774,10 +885,13 @@ def serve_events(
     ``process_request=None`` (``f(connection, request)`` may return a
     response to answer instead of upgrading); ``compression="deflate"``;
     ``open_timeout=10``; ``max_connections=None`` (503 beyond);
-    ``max_size=2**20`` (1009 above); ``fragment_size=None``;
+    ``max_size=2**20`` and ``max_fragments=65536`` (1009 above); ``fragment_size=None``;
     ``ping_interval=20``, ``ping_timeout=20`` (keepalive: a pong later than
     that fails the connection with 1011; None disables); ``close_timeout=10``;
     ``write_limit=4 MiB`` (a peer that lets more pile up behind a message is dropped);
+    ``write_timeout=30`` (a peer that has not taken what is buffered within
+    that many seconds of when the backlog began is dropped, however much it
+    reads meanwhile; None disables);
     ``logger`` (``wscodec.server``). No TLS: put a TLS terminator in front,
     or use :func:`wscodec.serve`.
     """

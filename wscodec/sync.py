@@ -33,10 +33,21 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Union
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Union,
+)
 
 from ._inbox import Inbox, ReadTurn
-from ._writev import send_all
+from ._writev import _MAX_BUFFERS, unsent
 from .connection import (
     _BYTES_LIKE,
     _CLOSED,
@@ -86,6 +97,119 @@ def _set_write_timeout(sock: socket.socket, seconds: float) -> None:
             sock.settimeout(None)
             return
     sock.settimeout(seconds)
+
+
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)  # 0 where missing (Windows)
+# How long close_nowait() waits for a write in progress to finish (then drops).
+_CLOSE_NOWAIT_LOCK = 0.05
+
+
+def _writable_within(sock: socket.socket, seconds: float) -> bool:
+    """Wait until ``sock`` can take more bytes, for up to ``seconds``; whether it can."""
+    try:
+        if _poll is not None:
+            poller = _poll()
+            poller.register(sock, select.POLLOUT)
+            return bool(poller.poll(max(0.0, seconds) * 1000))
+        _, writable, _ = select.select([], [sock], [], max(0.0, seconds))
+    except (OSError, ValueError):
+        return True  # closed meanwhile: the send that follows reports it
+    return bool(writable)
+
+
+def write_within(sock: socket.socket, buffers: Sequence[Any], timeout: float) -> None:
+    """Write every byte of ``buffers`` to ``sock`` within ``timeout`` seconds in all.
+
+    ``timeout`` is a deadline for the whole write, not for each ``send()``: a
+    peer that reads a little now and then cannot stretch a large write past
+    it (``sendall()`` with ``SO_SNDTIMEO``, or ``SSLSocket.sendall()``, starts
+    the timeout again after every partial send). Raises :class:`socket.timeout`
+    when the deadline passes with bytes still unsent, :class:`OSError` when
+    the socket fails.
+
+    On a socket in blocking mode (the plain sockets :func:`_set_write_timeout`
+    leaves so) every send is non-blocking (``MSG_DONTWAIT``) and waits happen
+    in ``poll()``: a write that fits the socket buffer, the usual case, is one
+    system call, as with ``sendall()``. A socket with a Python-level timeout
+    (TLS, Windows) gets the time left before each send, and its own timeout
+    back afterwards.
+    """
+    if sock.gettimeout() is None and _DONTWAIT and not isinstance(sock, ssl.SSLSocket):
+        _write_nowait_within(sock, buffers, timeout)
+        return
+    deadline = time.monotonic() + timeout
+    data = buffers[0] if len(buffers) == 1 else b"".join(buffers)
+    view = memoryview(data).cast("B")
+    previous = sock.gettimeout()
+    tried = False
+    try:
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0 and tried:
+                raise socket.timeout(f"write not finished within {timeout:g} s")
+            tried = True
+            sock.settimeout(max(left, 0.001))  # a timeout of 0 would mean non-blocking
+            view = view[sock.send(view) :]
+    finally:
+        sock.settimeout(previous)
+
+
+def _write_nowait_within(sock: socket.socket, buffers: Sequence[Any], timeout: float) -> None:
+    """:func:`write_within` for a socket in blocking mode, where ``MSG_DONTWAIT`` exists."""
+    try:
+        if len(buffers) == 1:
+            sent = sock.send(buffers[0], _DONTWAIT)
+        else:
+            sent = sock.sendmsg(buffers[:_MAX_BUFFERS], (), _DONTWAIT)
+    except BlockingIOError:
+        sent = 0
+    left = unsent(buffers, sent)
+    if not left:
+        return
+    deadline = time.monotonic() + timeout
+    while left:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not _writable_within(sock, remaining):
+            raise socket.timeout(f"write not finished within {timeout:g} s")
+        try:
+            sent = sock.sendmsg(left[:_MAX_BUFFERS], (), _DONTWAIT)
+        except BlockingIOError:
+            continue
+        left = unsent(left, sent)
+
+
+#: The stack size of the threads that run wscodec's code only (a connection's
+#: background reader, its pinger, a send_nowait() drain), in bytes. They need
+#: a few tens of KiB; the system default (8 MiB on Linux) is address space
+#: that counts against RLIMIT_AS and a strict overcommit policy, and memory
+#: kept once touched. Threads that run the application's code (a server's
+#: connection threads) keep the default: measured on CPython 3.9 to 3.13,
+#: recursion up to the default limit through C code (``json``, ``repr``,
+#: ``sorted(key=...)``) needs more than 2 MiB, and crashes instead of raising
+#: RecursionError in a smaller stack.
+LIBRARY_THREAD_STACK = 512 * 1024
+_stack_size_lock = threading.Lock()
+
+
+def start_library_thread(thread: threading.Thread) -> None:
+    """Start ``thread`` with a stack of :data:`LIBRARY_THREAD_STACK` bytes.
+
+    ``threading.stack_size()`` is process-wide: it is set for this one start
+    and set back right after, under a lock that wscodec's own starts share.
+    A thread that other code starts at that very moment may get the small
+    stack too, or the one set after it; none of wscodec's threads recurses.
+    Raises :class:`RuntimeError` when the thread cannot be started.
+    """
+    with _stack_size_lock:
+        try:
+            previous = threading.stack_size(LIBRARY_THREAD_STACK)
+        except (ValueError, RuntimeError):  # a platform that cannot change it
+            thread.start()
+            return
+        try:
+            thread.start()
+        finally:
+            threading.stack_size(previous)
 
 
 class PongWaiter(threading.Event):
@@ -186,16 +310,72 @@ class SyncConnection:
     # Lifecycle -------------------------------------------------------------------
 
     def start(self, leftover: bytes = b"") -> None:
-        """Start the reader (and keepalive) threads once the handshake is done."""
+        """Start the reader (and keepalive) threads once the handshake is done.
+
+        Raises :class:`RuntimeError` when a thread cannot be started (a pids
+        limit, ``TasksMax``, memory): the connection is then closed with 1013
+        (try again later), its socket closed and :meth:`wait_closed` true.
+        """
         _set_write_timeout(self.socket, self.write_timeout)
         if leftover:
             for message in self._receive(leftover, direct=True):
                 self._messages.put_nowait(message)
-        self._reader.start()
+        try:
+            start_library_thread(self._reader)
+        except RuntimeError:
+            self._refuse_to_start(reader_started=False)
+            raise
         if self.ping_interval is not None:
             pinger = threading.Thread(target=self._keepalive, name=f"wscodec-ping-{self.id}")
             pinger.daemon = True
-            pinger.start()
+            try:
+                start_library_thread(pinger)
+            except RuntimeError:
+                self._refuse_to_start(reader_started=True)
+                raise
+
+    def _refuse_to_start(self, reader_started: bool) -> None:
+        """A thread of this connection could not start: close with 1013, without waiting.
+
+        The socket is shut down, and closed here unless the reader runs (it
+        then closes it as it ends).
+        """
+        self.logger.warning(
+            "%s: cannot start the connection's threads; closing it with 1013",
+            self.remote_address,
+        )
+        self.close_nowait(CloseCode.TRY_AGAIN_LATER, "server overloaded")
+        self._abort()
+        if not reader_started:
+            self._finish()
+
+    def close_nowait(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake without waiting for anything.
+
+        The close frame is sent if the socket takes it at once; when it does
+        not (a peer that stopped reading), or another thread is in the middle
+        of a write, the connection is dropped instead. The reader finishes
+        the closing handshake; :meth:`wait_closed` tells when it is over. This
+        is how a server closes thousands of connections at shutdown in one
+        pass, with no thread per connection.
+        """
+        self._messages.discard_new()
+        self._messages.read_in_background()
+        if not self._mutex.acquire(timeout=_CLOSE_NOWAIT_LOCK):  # a write is stuck
+            self._abort()
+            return
+        try:
+            if self.protocol.state is not _OPEN or self._done.is_set():
+                return
+            self.protocol.send_close(code, reason)
+            buffers = self.protocol.buffers_to_send()
+            if buffers and not self._write_shut:
+                try:
+                    write_within(self.socket, buffers, 0.0)
+                except OSError:
+                    self._abort()
+        finally:
+            self._mutex.release()
 
     def __enter__(self) -> SyncConnection:
         return self
@@ -354,7 +534,20 @@ class SyncConnection:
         if start:
             drain = threading.Thread(target=self._drain, name=f"wscodec-drain-{self.id}")
             drain.daemon = True
-            drain.start()
+            try:
+                start_library_thread(drain)
+            except RuntimeError as error:  # no thread to write with: as if the queue overflowed
+                self.logger.warning(
+                    "%s: cannot start a thread to write (%s); dropping the connection",
+                    self.remote_address,
+                    error,
+                )
+                with self._outbox_lock:
+                    self._outbox.clear()
+                    self._outbox_size = 0
+                    self._draining = False
+                self._abort()
+                return False
         return True
 
     def _drain(self) -> None:
@@ -444,10 +637,8 @@ class SyncConnection:
         buffers = self.protocol.buffers_to_send()
         if buffers and not self._write_shut:
             try:
-                if len(buffers) == 1:
-                    self.socket.sendall(buffers[0])  # send_all()'s first case, a call sooner
-                else:
-                    send_all(self.socket, buffers)
+                # write_timeout bounds the whole write, however it trickles out.
+                write_within(self.socket, buffers, self.write_timeout)
             except OSError as error:  # socket.timeout included: the peer does not read
                 self.logger.info(
                     "%s: write failed (%s); dropping the connection", self.remote_address, error
@@ -474,6 +665,8 @@ class SyncConnection:
 
         Returns the messages that read completed, for the caller to queue.
         """
+        if self.protocol.pending_input:  # what the last read held back, before reading more
+            return self._receive(b"", direct=True)
         if deadline is not None and not self._readable_before(deadline):
             raise TimeoutError("no message received in time")
         data = self._read_socket()
@@ -511,6 +704,11 @@ class SyncConnection:
             if self._close_held:
                 self._messages.wait_idle(self.close_timeout)
                 self._release_held_close()
+            if self.protocol.pending_input:
+                # Messages the last read held back: queued (waiting while the
+                # queue is full) before the socket is read again.
+                self._receive(b"")
+                continue
             if self.protocol.state is not _OPEN or self._done.is_set():
                 self._messages.read_in_background()
                 if deadline is None:

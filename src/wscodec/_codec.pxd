@@ -9,6 +9,7 @@ cdef uint8_t utf8_run(uint8_t state, const uint8_t* data, Py_ssize_t length) noe
 
 cdef class Utf8Validator:
     cdef uint8_t _state
+    cdef int _busy                    # set while a method runs (busy.h)
 
 
 cdef class FrameParser:
@@ -29,7 +30,10 @@ cdef class FrameParser:
     cdef Py_ssize_t _filled
     cdef object _payload              # bytes filled in place, or a list of chunks
     cdef object _error
+    cdef int _busy                    # set while a method runs (busy.h)
 
+    cdef list _feed(self, object data)
+    cdef object _pending_payload(self, Py_ssize_t start)
     cdef int _parse(self, const uint8_t* data, Py_ssize_t size, list frames) except -1
     cdef int _check_header(self, const uint8_t* h, Py_ssize_t have) except -1
     cdef int _start_payload(self, const uint8_t* h) except -1

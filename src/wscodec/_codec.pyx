@@ -11,10 +11,17 @@ by the differential tests. The rules and error texts come from
 ``wscodec.protocol``; only their fast implementation lives here. Kernels run
 without the GIL on inputs of ``NOGIL_THRESHOLDS`` bytes and more, so other
 threads keep working while a large payload is unmasked or validated.
+
+Free-threaded builds (3.13t, 3.14t; ``freethreading_compatible`` above): a
+caller's mutable buffer is read and written only through a buffer export held
+for the whole call, at every size, so that no other thread can resize or free
+it meanwhile (it gets BufferError instead); bytes, immutable, are read
+directly. :class:`FrameParser` and :class:`Utf8Validator` serve one call at a
+time: a second call while one is in progress, from another thread or from a
+callback, raises RuntimeError (busy.h) instead of corrupting their state.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport uint8_t, uint64_t
@@ -57,6 +64,10 @@ cdef extern from "wscodec/simd_mask.h":
 cdef extern from "wscodec/frame_alloc.h":
     object ws_make_frame(object type, object opcode, object payload, bint fin,
                          bint rsv1, bint rsv2, bint rsv3)
+
+cdef extern from "wscodec/busy.h":
+    bint ws_enter(int* busy) noexcept nogil
+    void ws_leave(int* busy) noexcept nogil
 
 cdef extern from "wscodec/simd_utf8.h":
     ctypedef Py_ssize_t (*ws_utf8_fn)(const uint8_t* s, size_t n) noexcept nogil
@@ -256,23 +267,29 @@ def apply_mask_into(buffer, mask, offset=0):
     cdef Py_buffer view
     cdef uint8_t key[4]
     cdef Py_ssize_t phase
-    if type(buffer) is bytearray and PyByteArray_GET_SIZE(buffer) < _NOGIL_MASK:
-        # Under the GIL (held throughout) nothing can resize the bytearray
-        # meanwhile, so it needs no buffer; above the threshold it does.
-        phase = _plain_offset(offset)
-        if phase >= 0 and _plain_key(mask, key):
-            mask_copy(<uint8_t*>PyByteArray_AS_STRING(buffer),
-                      <const uint8_t*>PyByteArray_AS_STRING(buffer),
-                      PyByteArray_GET_SIZE(buffer), key, phase % 4)
-            return
-    _get_buffer(buffer, &view, PyBUF_WRITABLE)
+    # The buffer stays exported from before its size is read until the last
+    # byte is written, whatever its size: while exported, a bytearray cannot
+    # be resized or freed (BufferError), neither by a thread that runs while
+    # the GIL is released nor, on a free-threaded build, by one running at the
+    # same time. Without the export its pointer and size could change between
+    # being read and written: a heap overflow.
+    if type(buffer) is bytearray:
+        # Cannot fail for a bytearray, and skips _get_buffer's error handler.
+        PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+    else:
+        _get_buffer(buffer, &view, PyBUF_WRITABLE)
     try:
-        _get_key(mask, key)
-        position = PyNumber_Index(offset)
-        if position < 0:
-            raise ValueError(Errors.NEGATIVE_OFFSET)
+        # The common arguments, an int offset and a 4-byte bytes key, are
+        # read directly; anything else is checked (the shared errors).
+        phase = _plain_offset(offset)
+        if phase < 0 or not _plain_key(mask, key):
+            _get_key(mask, key)
+            position = PyNumber_Index(offset)
+            if position < 0:
+                raise ValueError(Errors.NEGATIVE_OFFSET)
+            phase = position % 4
         _mask_copy_maybe_nogil(<uint8_t*>view.buf, <const uint8_t*>view.buf, view.len,
-                               key, position % 4)
+                               key, phase & 3)
     finally:
         PyBuffer_Release(&view)
 
@@ -423,6 +440,11 @@ cdef inline uint8_t _utf8_object(uint8_t state, object data) except? UTF8_REJECT
     return state
 
 
+cdef int _raise_busy(str name) except -1:
+    """The error of a second call into a one-call-at-a-time object."""
+    raise RuntimeError(Errors.CONCURRENT_USE.format(name=name))
+
+
 def validate_utf8(data):
     """Whether ``data`` is valid UTF-8 under RFC 3629.
 
@@ -440,30 +462,48 @@ cdef class Utf8Validator:
     returning False afterwards. :meth:`finish` says whether the whole input
     was valid (False if it ended inside a sequence) and resets the validator
     for the next message. A code point may be split across chunks at any byte.
+
+    One thread at a time: a call while another is in progress (from a second
+    thread, or from code that the first runs) raises :class:`RuntimeError`.
     """
 
     def __cinit__(self):
         self._state = UTF8_ACCEPT
+        self._busy = 0
 
     def feed(self, data):
         """Validate the next chunk; False once the input can no longer be valid."""
         cdef Py_buffer view
-        if self._state != UTF8_REJECT:
-            self._state = _utf8_object(self._state, data)
-        else:  # the same TypeError as before the failure
-            _get_buffer(data, &view, PyBUF_SIMPLE)
-            PyBuffer_Release(&view)
-        return self._state != UTF8_REJECT
+        cdef uint8_t state
+        if not ws_enter(&self._busy):
+            _raise_busy("Utf8Validator")
+        try:
+            state = self._state
+            if state != UTF8_REJECT:
+                state = self._state = _utf8_object(state, data)
+            else:  # the same TypeError as before the failure
+                _get_buffer(data, &view, PyBUF_SIMPLE)
+                PyBuffer_Release(&view)
+        finally:
+            ws_leave(&self._busy)
+        return state != UTF8_REJECT
 
     def finish(self):
         """True if everything fed was valid and complete; then reset."""
-        cdef bint valid = self._state == UTF8_ACCEPT
+        cdef bint valid
+        if not ws_enter(&self._busy):
+            _raise_busy("Utf8Validator")
+        valid = self._state == UTF8_ACCEPT
         self._state = UTF8_ACCEPT
+        ws_leave(&self._busy)
         return valid
 
     def reset(self):
         """Forget everything fed so far."""
+        if not ws_enter(&self._busy):
+            _raise_busy("Utf8Validator")
         self._state = UTF8_ACCEPT
+        ws_leave(&self._busy)
 
 
 # Frames -----------------------------------------------------------------------
@@ -491,6 +531,11 @@ cdef class FrameParser:
         before the payload is buffered (1009 above it); ``None`` for no limit.
     :param allowed_rsv: RSV bits (``RSV1 | RSV2 | RSV3``) that a negotiated
         extension allows on data frames; control frames never carry them.
+
+    One thread at a time: :meth:`feed`, :meth:`pending_payload` or setting
+    :attr:`allowed_rsv` while another of these calls is in progress (from a
+    second thread, or from code that the first runs) raises
+    :class:`RuntimeError` and changes nothing.
     """
 
     def __init__(self, *, mask_expected, max_frame_size=2**20, allowed_rsv=0):
@@ -524,7 +569,10 @@ cdef class FrameParser:
     def allowed_rsv(self, bits):
         if bits & ~_ALL_RSV:
             raise ValueError(Errors.BAD_RSV)
+        if not ws_enter(&self._busy):
+            _raise_busy("FrameParser")
         self._allowed_rsv = bits
+        ws_leave(&self._busy)
 
     @property
     def buffered(self):
@@ -544,6 +592,14 @@ cdef class FrameParser:
         cdef Py_ssize_t start = PyNumber_Index(offset)
         if start < 0:
             raise ValueError(Errors.NEGATIVE_OFFSET)
+        if not ws_enter(&self._busy):
+            _raise_busy("FrameParser")
+        try:
+            return self._pending_payload(start)
+        finally:
+            ws_leave(&self._busy)
+
+    cdef object _pending_payload(self, Py_ssize_t start):
         if self._error is not None or not self._in_payload:
             return None
         start = min(start, self._filled)
@@ -566,6 +622,14 @@ cdef class FrameParser:
 
     def feed(self, data):
         """Parse ``data``; return every frame it completed, in order."""
+        if not ws_enter(&self._busy):
+            _raise_busy("FrameParser")
+        try:
+            return self._feed(data)
+        finally:
+            ws_leave(&self._busy)
+
+    cdef list _feed(self, object data):
         cdef Py_buffer view
         cdef list frames = []
         cdef bint borrowed = type(data) is not bytes
@@ -578,6 +642,7 @@ cdef class FrameParser:
             view.buf = PyBytes_AS_STRING(data)
             view.len = PyBytes_GET_SIZE(data)
         else:
+            # Held until the last byte is read: nothing can resize or free it.
             _get_buffer(data, &view, PyBUF_SIMPLE)
         try:
             self._parse(<const uint8_t*>view.buf, view.len, frames)

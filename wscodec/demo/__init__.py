@@ -9,18 +9,29 @@
 
 One port serves both the page (plain HTTP on ``/``, ``/app.js`` and
 ``/style.css``) and the chat's WebSocket endpoint on ``/ws``.
+
+Beyond the chat's own limits (:class:`ChatLimits`), the server admits at most
+``max_connections`` (256) connections, and ``max_connections_per_address``
+(16) from one IP address, counted from the moment each is accepted: more get
+503 at once, so one address's idle sockets cannot fill every slot. A browser's
+WebSocket is accepted only from a page of this server (:class:`OriginPolicy`).
 """
 
 from __future__ import annotations
 
+import collections
+import ipaddress
 import logging
+import socket
+import threading
 import urllib.parse
-from typing import Any, List, Optional
+from typing import Any, Counter, FrozenSet, Iterable, List, Optional, Tuple
 
+from .._serving import listen
 from ..brokers import Broker, LocalBroker
 from ..handshake import Request, Response, reject
-from ..server import Server, ServerConnection, serve
-from .chat import ChatApp, ChatLimits, Room
+from ..server import Server, ServerConnection
+from .chat import ChatApp, ChatLimits, FanoutBudget, Room
 from .static import StaticFiles
 
 __all__ = [
@@ -29,7 +40,9 @@ __all__ = [
     "ChatApp",
     "ChatLimits",
     "DemoServer",
+    "FanoutBudget",
     "LocalBroker",
+    "OriginPolicy",
     "Room",
     "StaticFiles",
     "serve_demo",
@@ -72,18 +85,122 @@ class DemoServer:
         self.shutdown()
 
 
-def same_origin(request: Request) -> bool:
-    """Whether the request comes from a page of this server (or from no page at all).
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+_WILDCARDS = ("", "0.0.0.0", "::")
+
+Site = Tuple[str, int]  # (host, port) as an Origin names them: lower case, IPv6 unbracketed
+
+
+def _site(origin: str) -> Optional[Tuple[str, Site]]:
+    """``origin``'s scheme and (host, port), or None if it is not an http(s) origin."""
+    try:
+        parts = urllib.parse.urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    return scheme, (parts.hostname.lower(), port or _DEFAULT_PORTS[scheme])
+
+
+class OriginPolicy:
+    """Which pages' scripts may open the chat's WebSocket.
 
     Browsers send ``Origin`` with every WebSocket handshake; other pages'
-    scripts must not join the chat in their visitor's name.
+    scripts must not join the chat in their visitor's name. Allowed: no
+    ``Origin`` at all (not a browser: command-line clients, tests), and
+    ``http://`` or ``https://`` origins naming the host and port the server
+    listens on, or one of ``extra`` (full origins such as
+    ``https://chat.example.com``, for a server behind a proxy).
+
+    The ``Host`` header is not trusted: under DNS rebinding an attacker's name
+    resolves to this server, and the browser sends that name as both ``Host``
+    and ``Origin``. The served host is what the server was told to listen on:
+    an address or name, with the loopback names when it is a loopback one.
+    Behind a wildcard (``0.0.0.0``, ``::``, None) it is the address the
+    connection arrived on, the loopback names for loopback connections, and
+    this machine's host names; any other name needs ``extra``.
     """
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # not a browser: command-line clients, tests
-    host = request.headers.get("Host") or ""
-    parts = urllib.parse.urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+
+    def __init__(self, host: Optional[str], port: int, extra: Iterable[str] = ()) -> None:
+        self.port = port
+        self.wildcard = (host or "") in _WILDCARDS
+        names = {(host or "").strip("[]").lower()} - {""}
+        if self.wildcard:
+            names = {socket.gethostname().lower(), socket.getfqdn().lower()}
+        if names & set(_LOOPBACK_NAMES) or any(_is_loopback(name) for name in names):
+            names.update(_LOOPBACK_NAMES)
+        self.names: FrozenSet[str] = frozenset(names)
+        self.extra: FrozenSet[Tuple[str, Site]] = frozenset(
+            site for site in map(_site, extra) if site is not None
+        )
+        unusable = [origin for origin in extra if _site(origin) is None]
+        if unusable:
+            raise ValueError(f"not http(s) origins: {unusable}")
+
+    def allows(self, origin: Optional[str], local_address: Any = None) -> bool:
+        """Whether a handshake with this ``Origin`` (None: absent) may proceed;
+        ``local_address`` is the address the connection arrived on."""
+        if origin is None:
+            return True
+        site = _site(origin)
+        if site is None:  # "null" (a file, a sandbox), or not http(s)
+            return False
+        if site in self.extra:
+            return True
+        host, port = site[1]
+        if port != self.port:
+            return False
+        if host in self.names:
+            return True
+        if self.wildcard and local_address:
+            arrived = str(local_address[0]).lower()
+            if arrived.startswith("::ffff:"):
+                arrived = arrived[7:]
+            return host == arrived or (_is_loopback(arrived) and host in _LOOPBACK_NAMES)
+        return False
+
+
+def _is_loopback(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return name == "localhost"
+
+
+class _DemoServer(Server):
+    """The threaded server with a per-address connection limit, counted from accept."""
+
+    def __init__(self, *args: Any, max_connections_per_address: Optional[int], **options: Any):
+        super().__init__(*args, **options)
+        self.max_connections_per_address = max_connections_per_address
+        self._per_address: Counter[str] = collections.Counter()
+        self._per_address_lock = threading.Lock()
+
+    def _serve_connection(self, sock: socket.socket, address: Any) -> None:
+        limit = self.max_connections_per_address
+        key = str(address[0]) if isinstance(address, tuple) and address else str(address)
+        with self._per_address_lock:
+            busy = limit is not None and self._per_address[key] >= limit
+            if not busy:
+                self._per_address[key] += 1
+        if busy:
+            self.logger.warning("refusing %s: %d connections open from %s", address, limit, key)
+            self._refuse(
+                sock, reject(503, "too many connections from your address", [("Retry-After", "1")])
+            )
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+            return
+        try:
+            super()._serve_connection(sock, address)
+        finally:
+            with self._per_address_lock:
+                self._per_address[key] -= 1
+                if not self._per_address[key]:
+                    del self._per_address[key]
 
 
 def serve_demo(
@@ -93,30 +210,59 @@ def serve_demo(
     limits: Optional[ChatLimits] = None,
     broker: Optional[Broker] = None,
     stats_interval: float = 1.0,
+    allowed_origins: Iterable[str] = (),
+    max_connections_per_address: Optional[int] = 16,
+    sock: Optional[socket.socket] = None,
+    backlog: int = 128,
+    reuse_port: bool = False,
     **options: Any,
 ) -> DemoServer:
     """Listen on ``host:port`` and serve the chat page and its WebSocket endpoint.
 
-    ``limits`` bound what each connection may do (:class:`ChatLimits`);
-    ``broker`` carries the room's events (:class:`LocalBroker`, in this
-    process, by default). Other ``options`` go to :func:`wscodec.serve`.
+    ``limits`` bound what each connection may do and what may wait to be sent
+    to it (:class:`ChatLimits`); ``broker`` carries the room's events
+    (:class:`LocalBroker`, in this process, by default). A browser's
+    WebSocket must come from a page of ``host:port`` or one of
+    ``allowed_origins`` (403 otherwise; :class:`OriginPolicy`). At most
+    ``max_connections`` (default 256) connections are served, and
+    ``max_connections_per_address`` (default 16, None for no limit) from one
+    IP address; others get 503. ``sock``, ``backlog`` and ``reuse_port`` are
+    as for :func:`wscodec.serve`, which other ``options`` go to.
     """
     limits = limits or ChatLimits()
-    room = Room(broker or LocalBroker(), history=limits.history)
-    app = ChatApp(room, limits, stats_interval=stats_interval)
-    static = StaticFiles()
-
-    def process_request(connection: ServerConnection, request: Request) -> Optional[Response]:
-        if request.path.split("?", 1)[0] != WS_PATH:
-            return static.response(request)
-        if not same_origin(request):
-            logger.info("refusing a WebSocket from origin %s", request.headers.get("Origin"))
-            return reject(403, "cross-origin WebSocket connections are not allowed")
-        return None
-
     options.setdefault("max_size", limits.max_message_bytes)
     options.setdefault("max_connections", 256)
     options.setdefault("logger", logging.getLogger("wscodec.server"))
-    server = serve(app.handle, host, port, process_request=process_request, **options)
+    if max_connections_per_address is not None and max_connections_per_address < 1:
+        raise ValueError("max_connections_per_address must be at least 1 (or None)")
+    owned = sock is None
+    if sock is None:
+        sock = listen(host, port, backlog=backlog, reuse_port=reuse_port)
+    try:
+        bound_host, bound_port = sock.getsockname()[:2]
+        policy = OriginPolicy(host if owned else bound_host, bound_port, allowed_origins)
+        room = Room(broker or LocalBroker(), history=limits.history, limits=limits)
+        app = ChatApp(room, limits, stats_interval=stats_interval)
+        static = StaticFiles()
+
+        def process_request(connection: ServerConnection, request: Request) -> Optional[Response]:
+            if request.path.split("?", 1)[0] != WS_PATH:
+                return static.response(request)
+            if not policy.allows(request.headers.get("Origin"), connection.local_address):
+                logger.info("refusing a WebSocket from origin %s", request.headers.get("Origin"))
+                return reject(403, "cross-origin WebSocket connections are not allowed")
+            return None
+
+        server = _DemoServer(
+            app.handle,
+            sock,
+            process_request=process_request,
+            max_connections_per_address=max_connections_per_address,
+            **options,
+        )
+    except BaseException:
+        if owned:
+            sock.close()
+        raise
     app.start()
     return DemoServer(server, app)

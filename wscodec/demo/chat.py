@@ -12,8 +12,17 @@ The protocol, one JSON object per text message:
 Abuse is answered with a close code, never an exception that could take the
 server down: a message larger than ``max_message_bytes`` gets 1009 from the
 codec, a chat text longer than ``max_text`` characters 1009, a binary message
-1003, and invalid JSON, a bad nickname, an unknown message type or sending
-faster than the rate limit 1008.
+1003, and invalid JSON, JSON nested deeper than ``max_json_depth``, a bad
+nickname, an unknown message type or sending faster than the rate limit 1008.
+
+Fan-out is bounded too. Each member has an outbox of its own, written by a
+short-lived thread, so a slow reader never holds up the room; what waits in
+it is bounded per member (``max_backlog_messages``, and ``max_backlog_bytes``
+or an equal share of ``max_total_backlog_bytes``, whichever is smaller). A
+member whose outbox would grow beyond that cannot keep up with the room and
+is closed with 1013 (Try Again Later; the page reconnects): its backlog is
+dropped, so the others' messages, a newcomer's included, go out promptly
+and the server's memory stays bounded.
 
 Fan-out goes through a :class:`~wscodec.brokers.Broker` (publish and
 subscribe on a named channel, see :mod:`wscodec.brokers`).
@@ -31,6 +40,7 @@ import collections
 import json
 import logging
 import os
+import re
 import threading
 import time
 import unicodedata
@@ -38,7 +48,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, NoReturn, Optional, Set
 
 from .. import __version__, _backend
-from ..broadcast import broadcast
 from ..brokers import Broker, LocalBroker
 from ..exceptions import ConnectionClosed
 from ..protocol import CloseCode
@@ -49,9 +58,11 @@ __all__ = [
     "ChatApp",
     "ChatLimits",
     "LocalBroker",
+    "FanoutBudget",
     "RateMeter",
     "Room",
     "TokenBucket",
+    "json_depth",
     "validate_name",
 ]
 
@@ -76,6 +87,122 @@ class ChatLimits:
     join_timeout: float = 30.0
     #: Messages replayed to a newcomer.
     history: int = 50
+    #: Deepest JSON nesting accepted in a client's message (1008 deeper).
+    max_json_depth: int = 32
+    #: Messages that may wait to be sent to one member (1013 beyond: too slow a reader)...
+    max_backlog_messages: int = 128
+    #: ...and bytes (beyond a first message, which always fits in an empty outbox)...
+    max_backlog_bytes: int = 64 * 1024
+    #: ...and bytes for every member together: each may use an equal share, at most.
+    max_total_backlog_bytes: int = 8 * 1024 * 1024
+
+
+class FanoutBudget:
+    """What may wait to be sent, per member and in total, across a room's outboxes."""
+
+    def __init__(self, limits: ChatLimits) -> None:
+        self.max_messages = limits.max_backlog_messages
+        self.max_bytes = limits.max_backlog_bytes
+        self.max_total = limits.max_total_backlog_bytes
+        self.lock = threading.Lock()  # guards every outbox of the room, and these counts
+        self.total = 0  # bytes waiting in all outboxes
+        self.members = 0  # open outboxes
+        self.dropped = 0  # members closed with 1013 so far
+
+    def share(self) -> int:
+        """The bytes one member's outbox may hold now (call with ``lock`` held)."""
+        return min(self.max_bytes, self.max_total // max(1, self.members))
+
+
+class _Outbox:
+    """The messages waiting to be sent to one member, written by a thread of its own.
+
+    The thread exists only while something waits (as with
+    :meth:`~wscodec.sync.SyncConnection.send_nowait`); it writes with the
+    blocking :meth:`~wscodec.sync.SyncConnection.send`, so a peer that does not
+    read holds up its own outbox only.
+    """
+
+    def __init__(self, connection: SyncConnection, budget: FanoutBudget) -> None:
+        self.connection = connection
+        self.budget = budget
+        self._queue: Deque[str] = collections.deque()
+        self._size = 0
+        self._draining = False
+        self._open = True
+        with budget.lock:
+            budget.members += 1
+
+    def put(self, message: str) -> bool:
+        """Queue ``message``; False if the member is gone, or too far behind (then
+        it is closed with 1013)."""
+        budget = self.budget
+        size = len(message)
+        with budget.lock:
+            if not self._open:
+                return False
+            if self._queue and (
+                len(self._queue) >= budget.max_messages or self._size + size > budget.share()
+            ):
+                waiting, waiting_bytes = len(self._queue), self._size
+                self._discard()
+                budget.dropped += 1
+                start = True  # a thread to close it: the drain thread may be stuck in send()
+            else:
+                self._queue.append(message)
+                self._size += size
+                budget.total += size
+                start = not self._draining
+                self._draining = True
+                waiting = -1
+        if waiting >= 0:
+            logger.warning(
+                "%s: %d messages (%d bytes) wait to be sent, too far behind; closing with 1013",
+                self.connection.remote_address,
+                waiting,
+                waiting_bytes,
+            )
+        if start:
+            target = self._drain if waiting < 0 else self._close_overflowed
+            threading.Thread(target=target, name="wscodec-demo-outbox", daemon=True).start()
+        return waiting < 0
+
+    def close(self) -> None:
+        """Drop what waits: the member left."""
+        with self.budget.lock:
+            self._discard()
+
+    def _discard(self) -> None:  # with budget.lock held
+        if self._open:
+            self._open = False
+            self.budget.members -= 1
+        self.budget.total -= self._size
+        self._queue.clear()
+        self._size = 0
+
+    def _drain(self) -> None:
+        budget = self.budget
+        while True:
+            with budget.lock:
+                if not self._queue:
+                    self._draining = False
+                    return
+                message = self._queue.popleft()
+                self._size -= len(message)
+                budget.total -= len(message)
+            try:
+                self.connection.send(message)
+            except (ConnectionClosed, OSError):
+                self.close()
+                with budget.lock:
+                    self._draining = False
+                return
+
+    def _close_overflowed(self) -> None:
+        try:
+            self.connection.close(CloseCode.TRY_AGAIN_LATER, "too slow: messages piled up")
+        except (ConnectionClosed, OSError):
+            pass
 
 
 class TokenBucket:
@@ -152,6 +279,29 @@ def validate_name(name: object, max_length: int) -> Optional[str]:
     return name
 
 
+_JSON_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def json_depth(text: str) -> int:
+    """How deeply ``text``'s JSON arrays and objects nest (brackets in strings aside).
+
+    Cheap for the messages the chat expects: text with at most one bracket is
+    answered by counting; a regular-expression scan of the tokens (strings
+    skipped whole) runs otherwise, with no recursion whatever the depth.
+    """
+    if text.count("[") + text.count("{") <= 1:
+        return text.count("[") + text.count("{")
+    depth = deepest = 0
+    for match in _JSON_NESTING.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -160,19 +310,29 @@ class Room:
     """A chat room: who is online, the recent history, and the local connections.
 
     Everything said in the room goes through ``broker``; the room applies each
-    event it gets back to its state and forwards it to its own connections
-    with :func:`wscodec.broadcast`, so a slow reader never holds up the room.
+    event it gets back to its state and queues it in each of its own
+    connections' outbox, bounded by ``limits`` (see :class:`FanoutBudget`), so
+    a slow reader never holds up the room and one too far behind is closed
+    with 1013.
     """
 
-    def __init__(self, broker: Broker, channel: str = "chat", history: int = 50) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        channel: str = "chat",
+        history: int = 50,
+        limits: Optional[ChatLimits] = None,
+    ) -> None:
         self.broker = broker
         self.channel = channel
+        self.budget = FanoutBudget(limits or ChatLimits())
         self.received = RateMeter()  # chat messages said in the room
         self.delivered = RateMeter()  # WebSocket messages sent to local connections
         self._lock = threading.RLock()
         self._members: Set[str] = set()
         self._history: Deque[Dict[str, Any]] = collections.deque(maxlen=history)
-        self._local: Dict[SyncConnection, str] = {}
+        self._local: Dict[SyncConnection, _Outbox] = {}
+        self._names: Dict[SyncConnection, str] = {}
         self._unsubscribe = broker.subscribe(channel, self._on_event)
 
     # What a connection does --------------------------------------------------------
@@ -196,8 +356,10 @@ class Room:
                 "version": __version__,
                 "limits": {"max_text": limits.max_text, "max_name": limits.max_name},
             }
-            connection.send_nowait(json.dumps(welcome))
-            self._local[connection] = given
+            outbox = _Outbox(connection, self.budget)
+            outbox.put(json.dumps(welcome))
+            self._local[connection] = outbox
+            self._names[connection] = given
         self._publish({"type": "join", "name": given, "time": _now_ms()})
         return given
 
@@ -209,7 +371,10 @@ class Room:
     def leave(self, connection: SyncConnection) -> None:
         """Remove ``connection``; everyone left gets the ``leave`` notice."""
         with self._lock:
-            name = self._local.pop(connection, None)
+            outbox = self._local.pop(connection, None)
+            name = self._names.pop(connection, None)
+        if outbox is not None:
+            outbox.close()
         if name is not None:
             self._publish({"type": "leave", "name": name, "time": _now_ms()})
 
@@ -251,7 +416,7 @@ class Room:
         """Send :meth:`stats` to the local connections; how many took it."""
         message = json.dumps(self.stats())
         with self._lock:
-            return broadcast(list(self._local), message)
+            return self._fan_out(message)
 
     def close(self) -> None:
         """Stop receiving events from the broker."""
@@ -308,7 +473,11 @@ class Room:
                 event["users"] = self._users()
                 raw = json.dumps(event)
             # Under the lock: every connection gets the events in one order.
-            self.delivered.add(broadcast(list(self._local), raw))
+            self.delivered.add(self._fan_out(raw))
+
+    def _fan_out(self, message: str) -> int:
+        """Queue ``message`` for every local connection (lock held); how many took it."""
+        return sum(1 for outbox in list(self._local.values()) if outbox.put(message))
 
 
 class _Closed(Exception):
@@ -325,7 +494,7 @@ class ChatApp:
         stats_interval: float = 1.0,
     ) -> None:
         self.limits = limits or ChatLimits()
-        self.room = room or Room(LocalBroker(), history=self.limits.history)
+        self.room = room or Room(LocalBroker(), history=self.limits.history, limits=self.limits)
         self.stats_interval = stats_interval
         self._stop = threading.Event()
         self._stats_thread: Optional[threading.Thread] = None
@@ -397,6 +566,10 @@ class ChatApp:
     def _decode(self, connection: SyncConnection, raw: Data) -> Dict[str, Any]:
         if not isinstance(raw, str):
             self._refuse(connection, CloseCode.UNSUPPORTED_DATA, "text messages only")
+        if json_depth(raw) > self.limits.max_json_depth:
+            # Before json.loads, which recurses once per level: RecursionError
+            # (or, on a small thread stack, worse) instead of an answer.
+            self._refuse(connection, CloseCode.POLICY_VIOLATION, "JSON nested too deeply")
         try:
             event = json.loads(raw)
         except ValueError:

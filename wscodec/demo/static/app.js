@@ -55,7 +55,19 @@
     if (nearBottom) log.scrollTop = log.scrollHeight;
   }
 
+  // Messages shown, by key, so that a reconnect's history adds only what was missed.
+  const shown = new Set();
+  const shownOrder = [];
+
+  function messageKey(event) {
+    return event.time + "\n" + event.name + "\n" + event.text;
+  }
+
   function showMessage(event) {
+    const key = messageKey(event);
+    shown.add(key);
+    shownOrder.push(key);
+    while (shownOrder.length > KEEP_LINES) shown.delete(shownOrder.shift());
     const kind = event.name === me ? "message mine" : "message";
     addLine(kind, [span("name", event.name), span("text", event.text)], event.time);
   }
@@ -85,9 +97,20 @@
 
   const handlers = {
     welcome(event) {
+      const reconnected = me !== null;
       me = event.name;
-      $("log").replaceChildren();
-      for (const message of event.history) showMessage(message);
+      if (reconnected) {
+        // Keep the conversation: mark the gap, then add what the history has
+        // that this page has not shown (what others said while it was away).
+        addLine("notice gap", [span("text",
+          "Reconnected — messages sent while disconnected may have been missed.")]);
+        for (const message of event.history) {
+          if (!shown.has(messageKey(message))) showMessage(message);
+        }
+      } else {
+        $("log").replaceChildren();
+        for (const message of event.history) showMessage(message);
+      }
       showUsers(event.users);
       $("stat-backend").textContent = event.backend;
       notice("You are " + me + ". " + event.users.length + " online.");

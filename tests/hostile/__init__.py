@@ -1,0 +1,1 @@
+"""The hostile-client suite (see conftest.py)."""

@@ -1,0 +1,167 @@
+"""Attacks on the chat demo (issue 21, item 9): idle sockets, Origin, deep JSON.
+
+Every client here speaks the chat's protocol over a raw socket: a ``join``
+first, then ``message`` events (see :mod:`wscodec.demo.chat`). Attackers
+connect from other loopback addresses (127.0.1.x; Linux routes all of
+127.0.0.0/8 to the loopback interface) so that the fresh client, from
+127.0.0.1, is judged on its own address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from typing import List, Optional
+
+import pytest
+
+from wscodec import FrameParser, Opcode
+
+from .harness import close_code, frame, handshake_request, target
+
+# Idle sockets one address opens (the demo's max_connections is 256).
+IDLE_SOCKETS = 256
+# How deep the hostile JSON nests (the message stays under the demo's 4 KiB).
+DEEP = 3000
+
+
+def open_socket(
+    port: int, source: str = "127.0.0.1", rcvbuf: Optional[int] = None
+) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:  # set before connecting, so the window stays small
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(5.0)
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def read_head(sock: socket.socket) -> bytes:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def member(
+    port: int, name: str, source: str = "127.0.0.1", rcvbuf: Optional[int] = None
+) -> socket.socket:
+    """A raw socket that opened /ws and sent its join (its welcome is not read)."""
+    sock = open_socket(port, source, rcvbuf)
+    try:
+        sock.sendall(handshake_request("/ws"))
+        head = read_head(sock)
+        assert head.startswith(b"HTTP/1.1 101"), head[:80]
+        sock.sendall(frame(Opcode.TEXT, json.dumps({"type": "join", "name": name}).encode()))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def say(text: str) -> bytes:
+    return frame(Opcode.TEXT, json.dumps({"type": "message", "text": text}).encode())
+
+
+def test_idle_sockets_from_one_address_leave_room_for_others(backend: str) -> None:
+    """256 sockets from one address that never send a byte do not take every slot:
+    beyond the per-address limit they get 503 at once, and others get in."""
+    with target("demo", backend) as server:
+        idle: List[socket.socket] = []
+        try:
+            for _ in range(IDLE_SOCKETS):
+                idle.append(open_socket(server.port, "127.0.1.1"))
+            time.sleep(0.5)  # the server accepted them all
+            server.assert_serves()
+            with contextlib.closing(member(server.port, "fresh")) as sock:
+                assert until_message_or_welcome(sock, time.monotonic() + 1.0)
+            refused = 0
+            for sock in idle:
+                sock.settimeout(0.2)
+                try:
+                    refused += sock.recv(64).startswith(b"HTTP/1.1 503")
+                except OSError:
+                    pass
+        finally:
+            for sock in idle:
+                sock.close()
+    assert refused >= IDLE_SOCKETS - 32, f"only {refused} of {IDLE_SOCKETS} got 503"
+
+
+def until_message_or_welcome(sock: socket.socket, deadline: float) -> bool:
+    """Whether the welcome arrives before the deadline."""
+    parser = FrameParser(mask_expected=False, max_frame_size=None, allowed_rsv=0x70)
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = sock.recv(65536)
+        except (socket.timeout, ConnectionError):
+            return False
+        if not data:
+            return False
+        for received in parser.feed(data):
+            if received.opcode == Opcode.TEXT:
+                if json.loads(bytes(received.payload)).get("type") == "welcome":
+                    return True
+    return False
+
+
+def handshake_status(port: int, host: str, origin: Optional[str]) -> int:
+    request = handshake_request("/ws").replace(b"Host: 127.0.0.1\r\n", f"Host: {host}\r\n".encode())
+    if origin is not None:
+        request = request[:-2] + f"Origin: {origin}\r\n\r\n".encode()
+    with contextlib.closing(open_socket(port)) as sock:
+        sock.sendall(request)
+        head = read_head(sock)
+    return int(head.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize(
+    "host, origin, status",
+    [
+        # DNS rebinding: the attacker's name resolves to this server, and the browser
+        # sends that name as both Host and Origin.
+        ("evil.example:{port}", "http://evil.example:{port}", 403),
+        ("127.0.0.1:{port}", "http://evil.example:{port}", 403),
+        ("127.0.0.1:{port}", "http://127.0.0.1:{other}", 403),
+        ("127.0.0.1:{port}", "null", 403),
+        ("127.0.0.1:{port}", "http://127.0.0.1:{port}", 101),
+        ("localhost:{port}", "http://localhost:{port}", 101),
+        ("127.0.0.1:{port}", None, 101),
+    ],
+)
+def test_origin_allow_list_is_the_served_host_and_port(
+    backend: str, host: str, origin: Optional[str], status: int
+) -> None:
+    with target("demo", backend) as server:
+        port, other = server.port, server.port + 1
+        got = handshake_status(
+            port,
+            host.format(port=port),
+            None if origin is None else origin.format(port=port, other=other),
+        )
+        server.assert_serves()
+    assert got == status
+
+
+def test_deeply_nested_json_gets_1008(backend: str) -> None:
+    """JSON nested thousands deep (within the 4 KiB message limit): 1008, as the README
+    says, not RecursionError answered with 1011."""
+    with target("demo", backend) as server:
+        for payload in ("[" * DEEP, '{"type": "message", "text": ' + "[" * DEEP):
+            with contextlib.closing(member(server.port, "deep")) as sock:
+                sock.sendall(frame(Opcode.TEXT, payload.encode()))
+                code = close_code(sock, within=5)
+            assert code == 1008, f"close code {code} for {payload[:40]}..."
+        with contextlib.closing(open_socket(server.port)) as sock:  # before the join, too
+            sock.sendall(handshake_request("/ws"))
+            assert read_head(sock).startswith(b"HTTP/1.1 101")
+            sock.sendall(frame(Opcode.TEXT, ("{" * DEEP).encode()))
+            assert close_code(sock, within=5) == 1008
+        server.assert_serves()
