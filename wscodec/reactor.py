@@ -795,9 +795,9 @@ class EventServer(ServerBase):
         faults for every large message (1 MiB echo: 2.5x slower).
         """
         # Each loop's end is an Event, not Thread.join(): a KeyboardInterrupt
-        # that lands inside join() makes CPython (3.9-3.11, bpo-45274's
-        # handling) release the running thread's state lock and mark it
-        # stopped, so the join after it returned at once and the process
+        # that lands inside join() makes threading.py (3.9-3.12: its
+        # bpo-45274 handling) release the running thread's state lock and mark
+        # it stopped, so the join after it returned at once and the process
         # exited before the loops had sent their close frames (1006, not 1001).
         finished = [threading.Event() for _ in self._loops]
         workers = [
@@ -807,9 +807,10 @@ class EventServer(ServerBase):
             for loop, done in zip(self._loops, finished)
         ]
         self._serving = True
-        for worker in workers:
-            worker.start()
         try:
+            # Started inside the try: a Ctrl-C while they start still shuts down.
+            for worker in workers:
+                worker.start()
             for done in finished:
                 while not done.wait(0.5):  # a bounded wait lets Ctrl-C through
                     pass
@@ -902,7 +903,7 @@ def serve_events(
     ``process_request=None`` (``f(connection, request)`` may return a
     response to answer instead of upgrading); ``compression="deflate"``;
     ``open_timeout=10``; ``max_connections=None`` (503 beyond);
-    ``max_size=2**20`` and ``max_fragments=65536`` (1009 above); ``fragment_size=None``;
+    ``max_size=2**20`` and ``max_fragments=2**17`` (1009 above); ``fragment_size=None``;
     ``ping_interval=20``, ``ping_timeout=20`` (keepalive: a pong later than
     that fails the connection with 1011; None disables); ``close_timeout=10``;
     ``write_limit=4 MiB`` (a peer that lets more pile up behind a message is dropped);

@@ -432,7 +432,7 @@ def serve(
       :data:`THREADS_PER_CONNECTION` threads; a connection whose threads cannot
       be started (a pids limit) gets 503, or 1013 once its handshake is done.
     - ``max_size=2**20``: largest message accepted (1009 above).
-    - ``max_fragments=65536``: most frames one message may arrive in (1009 above).
+    - ``max_fragments=2**17``: most frames one message may arrive in (1009 above).
     - ``max_queue=16``: received messages buffered before reading pauses.
     - ``fragment_size=None``: split outgoing messages into frames of this size.
     - ``ping_interval=20``, ``ping_timeout=20``: keepalive (None disables).
