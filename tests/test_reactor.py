@@ -220,9 +220,15 @@ def test_shutdown_closes_every_client_with_1001():
 
 # A script that serves from its main thread until Ctrl-C, as users run one.
 CTRL_C_SCRIPT = """
+import signal
 import sys
 import wscodec
 from wscodec.cli import EchoHandler
+
+# Ctrl-C as a terminal delivers it, whatever this test process inherited
+# (in some whole-suite runs on 3.9 SIGINT reached the script ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 server = wscodec.serve_events(EchoHandler, "127.0.0.1", 0, close_timeout=2.0)
 print(server.port, flush=True)
