@@ -56,7 +56,7 @@ stage_table() {
 }
 
 # Debian packages some tests need (with CI set, their tests fail, not skip, when missing):
-# chromium (tests/test_browser.py, headless), redis-server (tests/test_scale.py),
+# chromium (tests/demo/test_browser.py, headless), redis-server (tests/test_scale.py),
 # gcc-aarch64-linux-gnu and qemu-user (the NEON kernels, tests/test_native_kernels.py),
 # valgrind (.ci/memcheck and the instruction-count benchmark).
 install_system_packages() {

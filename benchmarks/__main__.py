@@ -20,36 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from wscodec import _backend
-
 from . import peers as peer_module
 from .codec_suite import all_cases, human
+from .machine import machine
 from .timing import Memcpy, best_time
-
-
-def machine() -> Dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    compiled = _backend.compiled_codec
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "kernels": dict(compiled.KERNELS) if compiled is not None else None,
-        "nogil_thresholds": dict(compiled.NOGIL_THRESHOLDS) if compiled is not None else None,
-    }
 
 
 class Progress:

@@ -1,6 +1,6 @@
 """One echo round trip through the threaded server's connection, without a network.
 
-The server side of a :class:`~wscodec.sync.SyncConnection` on one end of a
+The server side of a :class:`~wscodec.sync.connection.SyncConnection` on one end of a
 socket pair; the other end stands for the client and writes a masked frame
 encoded once. A call is the whole round trip as a server handler does it:
 ``connection.send(connection.recv())``, plus the client's write and read.
@@ -23,7 +23,7 @@ from wscodec import BACKEND
 from wscodec.codec import encode_frame
 from wscodec.connection import Connection, Role
 from wscodec.protocol import Opcode
-from wscodec.sync import SyncConnection
+from wscodec.sync.connection import SyncConnection
 
 from .codec_suite import Case
 

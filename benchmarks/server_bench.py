@@ -27,6 +27,7 @@ from typing import IO, Any, Dict, List, Optional, Tuple
 import wscodec
 
 from .codec_suite import human
+from .machine import machine
 
 REFERENCE = "websockets-sync"
 ORDER = (
@@ -217,7 +218,6 @@ def run(args: argparse.Namespace) -> int:
         for server in servers.values():
             server.stop()
     rows = summarise(samples, kinds, cells)
-    from .__main__ import machine
 
     report = {
         "machine": machine(),

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
-from helpers import echo, running_demo, running_server
 
 import wscodec
+from tests.helpers import echo, running_demo, running_server
 from wscodec import ConnectionClosed, connect
 from wscodec.cli import _with_default_command, build_parser
 

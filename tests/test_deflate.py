@@ -7,8 +7,8 @@ import tracemalloc
 import zlib
 
 import pytest
-from helpers import echo, running_server
 
+from tests.helpers import echo, running_server
 from wscodec import FrameParser, InvalidResponse, Opcode, connect, encode_frame
 from wscodec.connection import BinaryMessage, Connection, Role, TextMessage
 from wscodec.deflate import (

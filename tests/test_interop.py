@@ -10,8 +10,8 @@ import os
 import threading
 
 import pytest
-from helpers import echo, running_server
 
+from tests.helpers import echo, running_server
 from wscodec import ConnectionClosedError, ConnectionClosedOK, connect
 
 websockets_sync_client = pytest.importorskip("websockets.sync.client", reason="peer: websockets")

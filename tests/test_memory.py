@@ -32,8 +32,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import backend_module
 
+from tests.conftest import backend_module
 from wscodec import ProtocolError
 from wscodec.deflate import PerMessageDeflate
 
@@ -122,10 +122,10 @@ def measure(backend: str) -> dict:
 @pytest.mark.parametrize("backend", ["cython", "python"])
 def test_rss_stays_flat(backend):
     backend_module(backend)  # skips here when the compiled twin is absent
-    here = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]
     script = (
-        f"import sys, json; sys.path.insert(0, {str(here)!r}); "
-        f"import test_memory; print(json.dumps(test_memory.measure({backend!r})))"
+        f"import sys, json; sys.path.insert(0, {str(root)!r}); "
+        f"from tests import test_memory; print(json.dumps(test_memory.measure({backend!r})))"
     )
     out = subprocess.run(
         [sys.executable, "-c", script],

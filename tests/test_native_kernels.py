@@ -31,8 +31,9 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from helpers import system_program_missing
-from peers import peers_required
+
+from tests.helpers import system_program_missing
+from tests.peers import peers_required
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"  # the include directory setup.py builds with

@@ -23,8 +23,8 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
-from helpers import system_program_missing
 
+from tests.helpers import system_program_missing
 from wscodec import ConnectionClosed, connect
 from wscodec.brokers import LocalBroker, broker_from_url
 from wscodec.workers import can_reuse_port

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from utf8_corpus import INVALID, VALID, first_invalid_position
+
+from tests.utf8_corpus import INVALID, VALID, first_invalid_position
 
 
 @pytest.mark.parametrize("name", VALID)

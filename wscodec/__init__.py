@@ -91,11 +91,11 @@ FrameParser = _codec.FrameParser
 encode_frame = _codec.encode_frame
 
 # The I/O layers import the codec through _backend, so they come last.
-from .broadcast import broadcast  # noqa: E402
-from .callbacks import CallbackClient  # noqa: E402
-from .client import ClientConnection, connect  # noqa: E402
-from .reactor import EventConnection, EventHandler, EventServer, serve_events  # noqa: E402
-from .server import Server, ServerConnection, serve  # noqa: E402
+from .events.server import EventConnection, EventHandler, EventServer, serve_events  # noqa: E402
+from .sync.broadcast import broadcast  # noqa: E402
+from .sync.callbacks import CallbackClient  # noqa: E402
+from .sync.client import ClientConnection, connect  # noqa: E402
+from .sync.server import Server, ServerConnection, serve  # noqa: E402
 
 
 def __getattr__(name: str) -> object:

@@ -20,10 +20,10 @@ import os
 import socket
 from typing import Any, Callable, Dict, List, Optional
 
-from .broadcast import broadcast
 from .brokers import Broker, broker_from_url
 from .protocol import CloseCode
-from .server import Server, ServerConnection, serve
+from .sync.broadcast import broadcast
+from .sync.server import Server, ServerConnection, serve
 
 __all__ = ["APPS", "BrokerOwningServer", "app_factory", "demo_app", "echo_app", "relay_app"]
 

@@ -30,11 +30,11 @@ import time
 from typing import Any, Callable, Dict, List, Optional, TextIO, Union
 
 from . import __version__, _backend
-from .client import connect
+from .events.server import EventConnection, EventHandler, EventServer, serve_events
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-from .reactor import EventConnection, EventHandler, EventServer, serve_events
-from .server import Server, ServerConnection, serve
-from .sync import Data, SyncConnection
+from .sync.client import connect
+from .sync.connection import Data, SyncConnection
+from .sync.server import Server, ServerConnection, serve
 
 __all__ = ["CommandError", "build_parser", "cpu_features", "info", "main"]
 

@@ -143,8 +143,8 @@ def test_failed_server_connections_are_freed_without_the_collector(flavour: str)
     from wscodec import serve, serve_events
     from wscodec.cli import EchoHandler, echo_handler
     from wscodec.connection import Connection
-    from wscodec.reactor import EventConnection
-    from wscodec.sync import SyncConnection
+    from wscodec.events.server import EventConnection
+    from wscodec.sync.connection import SyncConnection
 
     kinds = (Connection, SyncConnection, EventConnection)
 

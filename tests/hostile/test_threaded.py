@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-import wscodec.server
+import wscodec.sync.server
 from wscodec import Opcode
 
 from .harness import (
@@ -25,8 +25,8 @@ from .harness import (
 )
 
 # getattr: so that this file runs (and fails) on code from before these limits.
-DEFAULT_MAX_CONNECTIONS = getattr(wscodec.server, "DEFAULT_MAX_CONNECTIONS", 512)
-THREADS_PER_CONNECTION = getattr(wscodec.server, "THREADS_PER_CONNECTION", 3)
+DEFAULT_MAX_CONNECTIONS = getattr(wscodec.sync.server, "DEFAULT_MAX_CONNECTIONS", 512)
+THREADS_PER_CONNECTION = getattr(wscodec.sync.server, "THREADS_PER_CONNECTION", 3)
 
 # Item 5: clients that connect, stay idle, then all disconnect at once.
 IDLE_CLIENTS = 3000 if FULL_SCALE else DEFAULT_MAX_CONNECTIONS

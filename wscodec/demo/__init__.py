@@ -27,10 +27,10 @@ import threading
 import urllib.parse
 from typing import Any, Counter, FrozenSet, Iterable, List, Optional, Tuple
 
-from .._serving import listen
 from ..brokers import Broker, LocalBroker
 from ..handshake import Request, Response, reject
-from ..server import Server, ServerConnection
+from ..serving import listen
+from ..sync.server import Server, ServerConnection
 from .chat import ChatApp, ChatLimits, FanoutBudget, Room
 from .static import StaticFiles
 

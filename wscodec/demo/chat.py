@@ -51,7 +51,7 @@ from .. import __version__, _backend
 from ..brokers import Broker, LocalBroker
 from ..exceptions import ConnectionClosed
 from ..protocol import CloseCode
-from ..sync import Data, SyncConnection
+from ..sync.connection import Data, SyncConnection
 
 __all__ = [
     "Broker",

@@ -12,10 +12,10 @@ import threading
 import time
 
 import pytest
-from helpers import echo, raw_handshake, recv_until_closed, running_server
 
+from tests.helpers import echo, raw_handshake, recv_until_closed, running_server
 from wscodec import FrameParser, Opcode, connect, encode_frame
-from wscodec.sync import SyncConnection
+from wscodec.sync.connection import SyncConnection
 
 KEY = b"\x5a\xa5\x0f\xf0"
 

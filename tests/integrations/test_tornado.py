@@ -6,7 +6,8 @@ import asyncio
 import threading
 
 import pytest
-from peers import (
+
+from tests.peers import (
     BAD_OPCODE,
     INVALID_UTF8,
     SIZES,
@@ -93,8 +94,7 @@ def test_server_errors_unchanged(wire):
 
 
 def test_fragmented_from_raw_client():
-    from peers import MASK
-
+    from tests.peers import MASK
     from wscodec import Opcode, encode_frame
 
     wire = (

@@ -46,9 +46,7 @@ from typing import (
     Union,
 )
 
-from ._inbox import Inbox, ReadTurn
-from ._writev import _MAX_BUFFERS, unsent
-from .connection import (
+from ..connection import (
     _BYTES_LIKE,
     _CLOSED,
     _MESSAGE_EVENTS,
@@ -58,9 +56,11 @@ from .connection import (
     Pong,
     State,
 )
-from .exceptions import ConnectionClosed, ConnectionClosedOK
-from .handshake import Request, Response
-from .protocol import CloseCode
+from ..exceptions import ConnectionClosed, ConnectionClosedOK
+from ..handshake import Request, Response
+from ..protocol import CloseCode
+from ..writes import _MAX_BUFFERS, unsent
+from .messages import Inbox, ReadTurn
 
 __all__ = ["Data", "PongWaiter", "SyncConnection"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from peers import (
+
+from tests.peers import (
     BAD_OPCODE,
     INVALID_UTF8,
     SIZES,

@@ -7,9 +7,9 @@ import sys
 import threading
 
 import pytest
-from peers import installed, peers_required, require
 
 import wscodec
+from tests.peers import installed, peers_required, require
 from wscodec import integrations
 from wscodec.integrations import IntegrationError, adapter
 from wscodec.integrations._compat import QuadUtf8Validator

@@ -30,16 +30,16 @@ import threading
 import time
 from typing import Any, Callable, List, Optional, Set, Tuple
 
-from ._serving import AcceptErrors, ServerBase, listen
-from .exceptions import ConnectionClosed, InvalidRequest
-from .handshake import (
+from ..exceptions import ConnectionClosed, InvalidRequest
+from ..handshake import (
     HTTPReader,
     Request,
     Response,
     reject,
 )
-from .protocol import CloseCode
-from .sync import SyncConnection
+from ..protocol import CloseCode
+from ..serving import AcceptErrors, ServerBase, listen
+from .connection import SyncConnection
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "Server", "ServerConnection", "serve"]
 

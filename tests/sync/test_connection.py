@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
-from helpers import running_server
 
+from tests.helpers import running_server
 from wscodec import ConnectionClosedOK, connect
 
 

@@ -19,13 +19,13 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from . import deflate
-from .connection import Connection, Role
-from .deflate import Compression
-from .exceptions import InvalidResponse, InvalidStatus, InvalidURI
-from .handshake import HeaderItems, HTTPReader, Response, build_request, check_response
-from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_MESSAGE_SIZE
-from .sync import SyncConnection
+from .. import deflate
+from ..connection import Connection, Role
+from ..deflate import Compression
+from ..exceptions import InvalidResponse, InvalidStatus, InvalidURI
+from ..handshake import HeaderItems, HTTPReader, Response, build_request, check_response
+from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_MESSAGE_SIZE
+from .connection import SyncConnection
 
 __all__ = ["ClientConnection", "WebSocketURI", "connect", "parse_uri"]
 

@@ -7,8 +7,9 @@ a raw server sends the bad input.
 from __future__ import annotations
 
 import pytest
-from helpers import echo, running_server
-from peers import (
+
+from tests.helpers import echo, running_server
+from tests.peers import (
     SERVER_BAD_OPCODE,
     SERVER_INVALID_UTF8,
     SIZES,

@@ -10,7 +10,8 @@ import socket
 import threading
 
 import pytest
-from peers import (
+
+from tests.peers import (
     BAD_OPCODE,
     INVALID_UTF8,
     SERVER_BAD_OPCODE,

@@ -7,7 +7,8 @@ import threading
 import time
 
 import pytest
-from peers import (
+
+from tests.peers import (
     BAD_OPCODE,
     INVALID_UTF8,
     SIZES,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from wscodec._inbox import Inbox, ReadTurn
+from wscodec.sync.messages import Inbox, ReadTurn
 
 
 @pytest.fixture

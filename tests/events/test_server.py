@@ -13,9 +13,15 @@ import time
 from typing import Any, List, Tuple
 
 import pytest
-from helpers import close_frames, raw_handshake, read_response, recv_until_closed, running_server
 
 import wscodec
+from tests.helpers import (
+    close_frames,
+    raw_handshake,
+    read_response,
+    recv_until_closed,
+    running_server,
+)
 from wscodec import (
     ConnectionClosedError,
     EventHandler,
@@ -394,10 +400,10 @@ def test_portable_poller_serves_the_same(monkeypatch):
     # macOS and Windows have no epoll: the loop then polls through selectors.
     import types
 
-    import wscodec._poller
+    import wscodec.events.poller
 
-    monkeypatch.setattr(wscodec._poller, "select", types.SimpleNamespace())
-    assert wscodec._poller.Poller()._selector is not None
+    monkeypatch.setattr(wscodec.events.poller, "select", types.SimpleNamespace())
+    assert wscodec.events.poller.Poller()._selector is not None
     payload = os.urandom(3 * 2**20)  # more than the socket takes at once: partial writes
     with running(Echo, max_size=None) as server:
         with connect(f"ws://127.0.0.1:{server.port}/", max_size=None) as client:

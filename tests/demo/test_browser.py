@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from helpers import system_program_missing
 
 import wscodec
+from tests.helpers import system_program_missing
 from wscodec.demo import DemoServer, serve_demo
 
 CHROMIUM = os.environ.get("WSCODEC_CHROMIUM", "/usr/bin/chromium")
@@ -30,7 +30,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 TIMEOUT_MS = 15_000
 
 pytestmark = pytest.mark.timeout(120)

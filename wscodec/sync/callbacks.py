@@ -22,10 +22,10 @@ import logging
 import threading
 from typing import Any, Callable, Optional
 
+from ..exceptions import ConnectionClosed
+from ..protocol import CloseCode
 from .client import ClientConnection, connect
-from .exceptions import ConnectionClosed
-from .protocol import CloseCode
-from .sync import Data
+from .connection import Data
 
 __all__ = ["CallbackClient"]
 

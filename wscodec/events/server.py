@@ -37,10 +37,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
-from ._poller import WRITABLE, Poller
-from ._serving import AcceptErrors, ServerBase, listen
-from ._writev import Buffer, send_some, unsent
-from .connection import (
+from ..connection import (
     _BYTES_LIKE,
     _CLOSED,
     _MESSAGE_EVENTS,
@@ -49,14 +46,17 @@ from .connection import (
     Pong,
     State,
 )
-from .exceptions import ConnectionClosed, InvalidRequest
-from .handshake import (
+from ..exceptions import ConnectionClosed, InvalidRequest
+from ..handshake import (
     HTTPReader,
     Request,
     Response,
     reject,
 )
-from .protocol import CloseCode
+from ..protocol import CloseCode
+from ..serving import AcceptErrors, ServerBase, listen
+from ..writes import Buffer, send_some, unsent
+from .poller import WRITABLE, Poller
 
 __all__ = ["EventConnection", "EventHandler", "EventServer", "serve_events"]
 

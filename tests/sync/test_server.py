@@ -10,7 +10,9 @@ import threading
 import time
 
 import pytest
-from helpers import (
+
+import wscodec
+from tests.helpers import (
     close_frames,
     echo,
     raw_handshake,
@@ -18,8 +20,6 @@ from helpers import (
     recv_until_closed,
     running_server,
 )
-
-import wscodec
 from wscodec import (
     CallbackClient,
     ConnectionClosedError,
@@ -614,13 +614,13 @@ def test_refused_sched_batch_still_serves(monkeypatch, caplog):
 
 def test_refused_option_closes_the_listening_socket(monkeypatch):
     opened = []
-    real_listen = wscodec.server.listen
+    real_listen = wscodec.sync.server.listen
 
     def listen(*args, **kwargs):
         opened.append(real_listen(*args, **kwargs))
         return opened[-1]
 
-    monkeypatch.setattr(wscodec.server, "listen", listen)
+    monkeypatch.setattr(wscodec.sync.server, "listen", listen)
     with pytest.raises(TypeError, match="no_such_option"):
         wscodec.serve(echo, "127.0.0.1", 0, no_such_option=True)
     assert opened and opened[0].fileno() == -1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Protocol
 
-from .sync import Data
+from .connection import Data
 
 __all__ = ["broadcast"]
 

@@ -10,9 +10,9 @@ import time
 from typing import Any, Dict, Iterator, List
 
 import pytest
-from helpers import read_response, running_demo
 
 import wscodec
+from tests.helpers import read_response, running_demo
 from wscodec import ConnectionClosed, InvalidStatus, connect
 from wscodec.demo import ChatLimits, LocalBroker, Room
 from wscodec.demo.chat import RateMeter, TokenBucket, validate_name
