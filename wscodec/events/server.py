@@ -55,7 +55,7 @@ from ..handshake import (
 )
 from ..protocol import CloseCode
 from ..serving import AcceptErrors, ServerBase, listen
-from ..writes import Buffer, send_some, unsent
+from ..sockets import Buffer, send_some, unsent
 from .poller import WRITABLE, Poller
 
 __all__ = ["EventConnection", "EventHandler", "EventServer", "serve_events"]

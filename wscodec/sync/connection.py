@@ -59,7 +59,7 @@ from ..connection import (
 from ..exceptions import ConnectionClosed, ConnectionClosedOK
 from ..handshake import Request, Response
 from ..protocol import CloseCode
-from ..writes import _MAX_BUFFERS, unsent
+from ..sockets import _MAX_BUFFERS, unsent
 from .messages import Inbox, ReadTurn
 
 __all__ = ["Data", "PongWaiter", "SyncConnection"]

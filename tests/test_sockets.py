@@ -1,4 +1,4 @@
-"""Vectored writes (wscodec/writes.py) over real socket pairs."""
+"""Vectored writes (wscodec/sockets.py) over real socket pairs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from wscodec import writes
+from wscodec import sockets
 
 BUFFERS = [b"head", bytes(range(256)) * 4096, b"", b"tail" * 1000]  # 1 MiB in the middle
 EXPECTED = b"".join(BUFFERS)
@@ -25,10 +25,10 @@ def read_all(sock: socket.socket, size: int, into: list) -> None:
 
 @pytest.fixture(params=["sendmsg", "joined"])
 def vectored(request, monkeypatch):
-    if request.param == "sendmsg" and not writes._HAS_SENDMSG:
+    if request.param == "sendmsg" and not sockets._HAS_SENDMSG:
         pytest.skip("no sendmsg() on this platform")
     if request.param == "joined":
-        monkeypatch.setattr(writes, "_HAS_SENDMSG", False)
+        monkeypatch.setattr(sockets, "_HAS_SENDMSG", False)
     return request.param
 
 
@@ -38,7 +38,7 @@ def test_send_all_writes_every_buffer_in_order(vectored):
     reader = threading.Thread(target=read_all, args=(right, len(EXPECTED), received))
     reader.start()
     try:
-        writes.send_all(left, BUFFERS)
+        sockets.send_all(left, BUFFERS)
     finally:
         reader.join(30)
         left.close()
@@ -56,14 +56,14 @@ def test_partial_non_blocking_writes_resume_where_they_stopped(vectored):
     try:
         while pending:
             try:
-                sent = writes.send_some(left, pending)
+                sent = sockets.send_some(left, pending)
             except BlockingIOError:
                 sent = 0
             if sent < sum(len(buffer) for buffer in pending):
                 partial += 1
                 chunk = right.recv(1 << 20)  # make room
                 received.append(chunk)
-            pending = writes.unsent(pending, sent)
+            pending = sockets.unsent(pending, sent)
         left.close()
         read_all(right, len(EXPECTED) - sum(map(len, received)), received)
     finally:
@@ -75,15 +75,15 @@ def test_partial_non_blocking_writes_resume_where_they_stopped(vectored):
 
 def test_unsent_counts_across_buffer_boundaries():
     buffers = [b"abc", b"", memoryview(b"defgh"), bytearray(b"ij")]
-    assert [bytes(v) for v in writes.unsent(buffers, 0)] == [
+    assert [bytes(v) for v in sockets.unsent(buffers, 0)] == [
         b"abc",
         b"defgh",
         b"ij",
     ]  # empties dropped
-    assert [bytes(v) for v in writes.unsent(buffers, 2)] == [b"c", b"defgh", b"ij"]
-    assert [bytes(v) for v in writes.unsent(buffers, 3)] == [b"defgh", b"ij"]
-    assert [bytes(v) for v in writes.unsent(buffers, 9)] == [b"j"]
-    assert writes.unsent(buffers, 10) == []
+    assert [bytes(v) for v in sockets.unsent(buffers, 2)] == [b"c", b"defgh", b"ij"]
+    assert [bytes(v) for v in sockets.unsent(buffers, 3)] == [b"defgh", b"ij"]
+    assert [bytes(v) for v in sockets.unsent(buffers, 9)] == [b"j"]
+    assert sockets.unsent(buffers, 10) == []
 
 
 def test_more_buffers_than_one_call_takes(vectored):
@@ -94,10 +94,10 @@ def test_more_buffers_than_one_call_takes(vectored):
     reader = threading.Thread(target=read_all, args=(right, 2 * len(expected), received))
     reader.start()
     try:
-        writes.send_all(left, buffers)
-        sent = writes.send_some(left, buffers)
+        sockets.send_all(left, buffers)
+        sent = sockets.send_some(left, buffers)
         assert 0 < sent <= len(expected)
-        writes.send_all(left, writes.unsent(buffers, sent))
+        sockets.send_all(left, sockets.unsent(buffers, sent))
     finally:
         reader.join(30)
         left.close()
