@@ -5,6 +5,9 @@ two backends with identical behaviour: a compiled Cython module and a
 pure-Python twin. :data:`BACKEND` says which one is active (``"cython"`` or
 ``"python"``); set ``WSCODEC_NO_EXTENSIONS=1`` before import to force the
 pure-Python one.
+
+Here: the sans-I/O core (codec, protocol, handshake, deflate, connection) and the public names.
+May import the core and the flavours (``sync``, ``events``); never the demo, the CLI or scale-out.
 """
 
 from __future__ import annotations

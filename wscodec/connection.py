@@ -19,10 +19,8 @@ frame RFC 6455 asks for, with the right code.
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
-from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple, Union
 
 from . import _backend
@@ -35,18 +33,24 @@ from .exceptions import (
     InvalidUtf8,
     PayloadTooBig,
     ProtocolError,
+    detached,
 )
 from .protocol import (
     DEFAULT_MAX_FRAGMENTS,
     DEFAULT_MAX_MESSAGE_SIZE,
     INFLATE_BUDGET,
+    MAX_CLOSE_REASON,
     RSV1,
     CloseCode,
     Errors,
     Frame,
     Opcode,
+    Role,
+    State,
     is_sendable_close_code,
+    truncate_reason,
 )
+from .received import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
 
 __all__ = [
     "BinaryMessage",
@@ -63,17 +67,6 @@ __all__ = [
 BytesLike = Union[bytes, bytearray, memoryview]
 
 
-class Role(enum.Enum):
-    SERVER = "server"
-    CLIENT = "client"
-
-
-class State(enum.Enum):
-    OPEN = "open"
-    CLOSING = "closing"  # we sent a close frame (or failed) and wait for the peer
-    CLOSED = "closed"  # the closing handshake is over, or the transport is gone
-
-
 # The members that per-message code compares against, bound once: on CPython
 # 3.11 reading a member off its Enum class (``State.OPEN``) takes ~170 ns,
 # longer than parsing a small frame; a module global takes a few (3.12: ~35 ns).
@@ -83,41 +76,11 @@ _TEXT, _BINARY, _CONTINUATION = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
 _PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
 
 
-@dataclass(frozen=True)
-class TextMessage:
-    data: str
-
-
-@dataclass(frozen=True)
-class BinaryMessage:
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Ping:
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Pong:
-    data: bytes
-
-
-@dataclass(frozen=True)
-class CloseReceived:
-    """The peer's close frame: ``code`` is None when it carried no code."""
-
-    code: Optional[int]
-    reason: str
-
-
-Event = Union[TextMessage, BinaryMessage, Ping, Pong, CloseReceived]
 # For isinstance() on per-message paths: a module-level tuple is not rebuilt
 # at each call, as a tuple written in the call is.
 _MESSAGE_EVENTS = (TextMessage, BinaryMessage)
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
-_MAX_REASON = 123  # a close frame holds 125 bytes, 2 of them for the code
 _MASK_POOL = 1024  # masking keys drawn from os.urandom at a time
 _PAST_THE_END = sys.maxsize  # a pending_payload() offset that returns no data
 # From this size on, an unmasked payload that cannot change (bytes) is handed
@@ -316,7 +279,7 @@ class Connection:
                 break
             if self._inflated >= budget and index < last:
                 self._held, self._held_start = frames, index + 1
-                self._held_error = None if error is None else _detached(error)
+                self._held_error = None if error is None else detached(error)
                 return None
         return error
 
@@ -466,11 +429,11 @@ class Connection:
         """
         # Stored without its traceback: its frames reference this connection,
         # a cycle that would keep everything it holds until a full collection.
-        self.failure = _detached(error) if error is not None else ProtocolError(code, reason)
+        self.failure = detached(error) if error is not None else ProtocolError(code, reason)
         self._held = self._held_error = None
         self._fragments = []
         if self.close_sent is None:
-            reason = _truncate(reason)
+            reason = truncate_reason(reason)
             self._pending_close = self._encode_close(code, reason)
             self.close_sent = (code, reason)
         if self.state is _OPEN:
@@ -514,8 +477,8 @@ class Connection:
                 raise ValueError("a close reason needs a close code")
         elif not is_sendable_close_code(code):
             raise ValueError(f"close code {code} may not be sent on the wire")
-        if len(reason.encode("utf-8")) > _MAX_REASON:
-            raise ValueError(f"close reason longer than {_MAX_REASON} bytes")
+        if len(reason.encode("utf-8")) > MAX_CLOSE_REASON:
+            raise ValueError(f"close reason longer than {MAX_CLOSE_REASON} bytes")
         if self.close_sent is not None:
             return
         self._send_close_frame(code, reason)
@@ -708,29 +671,3 @@ def _frozen_size(payload: BytesLike) -> int:
     ):
         return payload.nbytes
     return -1
-
-
-def _detached(error: ProtocolError) -> ProtocolError:
-    """``error``, ready to be stored: without the tracebacks of its chain, nor its frames.
-
-    A traceback references the frames it passed through, and so the
-    connection (``self``) that stores the exception: a reference cycle that
-    only a full garbage collection frees, with all the connection holds.
-    """
-    error.frames = []  # handed out already; they may hold a read's payloads
-    seen: List[BaseException] = []
-    chain: List[Optional[BaseException]] = [error]
-    while chain:
-        link = chain.pop()
-        if link is None or any(link is old for old in seen):
-            continue
-        seen.append(link)
-        link.__traceback__ = None
-        chain += (link.__cause__, link.__context__)
-    return error
-
-
-def _truncate(reason: str) -> str:
-    """Cut a reason to what fits in a close frame, at a character boundary."""
-    encoded = reason.encode("utf-8")[:_MAX_REASON]
-    return encoded.decode("utf-8", "ignore")

@@ -156,3 +156,23 @@ class ConnectionClosedOK(ConnectionClosed):
 
 class ConnectionClosedError(ConnectionClosed):
     """The connection closed with an error code, or without a close frame (1006)."""
+
+
+def detached(error: ProtocolError) -> ProtocolError:
+    """``error``, ready to be stored: without the tracebacks of its chain, nor its frames.
+
+    A traceback references the frames it passed through, and so the
+    connection (``self``) that stores the exception: a reference cycle that
+    only a full garbage collection frees, with all the connection holds.
+    """
+    error.frames = []  # handed out already; they may hold a read's payloads
+    seen: List[BaseException] = []
+    chain: List[Optional[BaseException]] = [error]
+    while chain:
+        link = chain.pop()
+        if link is None or any(link is old for old in seen):
+            continue
+        seen.append(link)
+        link.__traceback__ = None
+        chain += (link.__cause__, link.__context__)
+    return error

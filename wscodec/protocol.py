@@ -15,12 +15,15 @@ from .exceptions import InvalidUtf8, ProtocolError
 
 __all__ = [
     "Opcode",
+    "Role",
+    "State",
     "Frame",
     "CloseCode",
     "DATA_OPCODES",
     "CONTROL_OPCODES",
     "OPCODE_BY_VALUE",
     "MAX_CONTROL_PAYLOAD",
+    "MAX_CLOSE_REASON",
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_MAX_FRAGMENTS",
@@ -62,6 +65,8 @@ OPCODE_BY_VALUE: Tuple[Optional[Opcode], ...] = tuple(
 
 #: Control frames carry at most 125 bytes (RFC 6455 section 5.5).
 MAX_CONTROL_PAYLOAD = 125
+#: The longest close reason, in bytes of UTF-8: a close frame's payload less its 2-byte code.
+MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
 
 #: Default cap on one frame's payload, checked from the header before any of
 #: the payload is buffered.
@@ -133,6 +138,21 @@ def is_sendable_close_code(code: int) -> bool:
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
+class Role(enum.Enum):
+    """Which end of the connection: a server expects masked frames, a client sends them."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class State(enum.Enum):
+    """Where a connection is in its life, once the opening handshake is over."""
+
+    OPEN = "open"
+    CLOSING = "closing"  # we sent a close frame (or failed) and wait for the peer
+    CLOSED = "closed"  # the closing handshake is over, or the transport is gone
+
+
 class Errors:
     """The text of every protocol error the codec raises, shared by both backends."""
 
@@ -193,3 +213,8 @@ def parse_close_payload(payload: bytes) -> Tuple[Optional[int], str]:
     except UnicodeDecodeError:
         raise InvalidUtf8(Errors.CLOSE_BAD_REASON) from None
     return code, reason
+
+
+def truncate_reason(reason: str) -> str:
+    """Cut ``reason`` to what fits in a close frame, at a character boundary."""
+    return reason.encode("utf-8")[:MAX_CLOSE_REASON].decode("utf-8", "ignore")

@@ -1,7 +1,7 @@
 """What both servers share: the listening socket, handshake options, negotiation.
 
-:class:`~wscodec.server.Server` (a thread per connection) and
-:class:`~wscodec.reactor.EventServer` (selector loops) differ in how they run
+:class:`~wscodec.sync.server.Server` (a thread per connection) and
+:class:`~wscodec.events.server.EventServer` (selector loops) differ in how they run
 connections, not in what they agree to during the opening handshake.
 """
 

@@ -1,4 +1,5 @@
-"""The asyncio flavour (to come): a buffered protocol with the ``websockets.asyncio`` API.
+"""The asyncio flavour (reserved): a buffered protocol with the ``websockets.asyncio`` API.
 
-May import the sans-I/O core and :mod:`wscodec.serving`; never another flavour, the CLI or the demo.
+May import the sans-I/O core, :mod:`wscodec.serving` and :mod:`wscodec.sockets`;
+never another flavour, the CLI or the demo.
 """

@@ -12,6 +12,9 @@ A :class:`Broker` carries text messages on named channels. Two are provided:
 :func:`broker_from_url` makes one from a setting: ``None``, ``""`` or
 ``local://`` for the local broker, ``redis://HOST:PORT/DB`` (or ``rediss://``,
 ``unix://``) for Redis.
+
+Here: the broker interface, the local broker, and Redis in :mod:`wscodec.brokers.redis`.
+May import the core only; the apps and the demo import it, never the other way round.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ Beyond the chat's own limits (:class:`ChatLimits`), the server admits at most
 (16) from one IP address, counted from the moment each is accepted: more get
 503 at once, so one address's idle sockets cannot fill every slot. A browser's
 WebSocket is accepted only from a page of this server (:class:`OriginPolicy`).
+
+Here: the chat (``chat.py``), the page (``static.py``, ``static/``) and this server.
+May import the core, the flavours, ``serving`` and the brokers; only the CLI and the apps import it.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ logger = logging.getLogger("wscodec.demo")
 
 
 class DemoServer:
-    """A wscodec :class:`~wscodec.server.Server` running the chat, and the chat itself."""
+    """A wscodec :class:`~wscodec.sync.server.Server` running the chat, and the chat itself."""
 
     def __init__(self, server: Server, app: ChatApp) -> None:
         self.server = server

@@ -118,8 +118,8 @@ class _Outbox:
     """The messages waiting to be sent to one member, written by a thread of its own.
 
     The thread exists only while something waits (as with
-    :meth:`~wscodec.sync.SyncConnection.send_nowait`); it writes with the
-    blocking :meth:`~wscodec.sync.SyncConnection.send`, so a peer that does not
+    :meth:`~wscodec.sync.connection.SyncConnection.send_nowait`); it writes with the
+    blocking :meth:`~wscodec.sync.connection.SyncConnection.send`, so a peer that does not
     read holds up its own outbox only.
     """
 

@@ -6,6 +6,9 @@ once and :func:`autopatch` does it from the ``WSCODEC_AUTOPATCH`` environment
 variable. Nothing is patched on import: importing wscodec never imports a
 peer library.
 
+Here: one adapter module per library, and the patching they share.
+May import the sans-I/O core only (the codec); never a flavour, the CLI or the demo.
+
 ==================  =========================================================
 name                library
 ==================  =========================================================

@@ -1,4 +1,9 @@
 """The threaded flavour: blocking connections, a server with a thread per connection, a client.
 
-May import the sans-I/O core and :mod:`wscodec.serving`; never another flavour, the CLI or the demo.
+May import the sans-I/O core, :mod:`wscodec.serving` and :mod:`wscodec.sockets`;
+never another flavour, the CLI or the demo.
+
+Modules: ``server`` (:func:`~wscodec.serve`), ``client`` (:func:`~wscodec.connect`),
+``connection`` (:class:`SyncConnection`, what both hand out), ``messages`` (its inbox
+and outbox), ``broadcast``, ``callbacks`` (:class:`~wscodec.CallbackClient`), ``threads``.
 """

@@ -9,7 +9,7 @@ away from ``recv()`` (busy, or only sending), a background reader of the
 connection's own takes over after a short grace period: pings and the
 closing handshake are answered even then, and messages queue up to
 ``max_queue``, after which TCP pushes back on the peer (see
-:mod:`wscodec._inbox`). When keepalive is on, a pinger thread sends pings.
+:mod:`wscodec.sync.messages`). When keepalive is on, a pinger thread sends pings.
 
 Writes happen in the thread that calls :meth:`SyncConnection.send`, under a
 lock that keeps frames whole and in order; ``write_timeout`` bounds how long
@@ -21,28 +21,20 @@ queue exceeds ``write_limit``.
 
 from __future__ import annotations
 
-import collections
 import functools
 import logging
 import os
-import select
 import socket
-import ssl
-import struct
-import sys
 import threading
 import time
 import uuid
 from typing import (
     Any,
     Callable,
-    Deque,
-    Dict,
     Iterable,
     Iterator,
     List,
     Optional,
-    Sequence,
     Union,
 )
 
@@ -58,158 +50,23 @@ from ..connection import (
 )
 from ..exceptions import ConnectionClosed, ConnectionClosedOK
 from ..handshake import Request, Response
+from ..keepalive import PendingPings
 from ..protocol import CloseCode
-from ..sockets import _MAX_BUFFERS, unsent
-from .messages import Inbox, ReadTurn
+from ..sockets import ReceiveBuffer, set_write_timeout, wait_readable, write_within
+from .messages import Inbox, Outbox, ReadTurn
+from .threads import start_library_thread
 
 __all__ = ["Data", "PongWaiter", "SyncConnection"]
 
 Data = Union[str, bytes]
-_poll = getattr(select, "poll", None)  # absent on Windows
-_RECEIVE_BUFFER = 65536
-_LARGE_RECEIVE_BUFFER = 1 << 20
-_SHRINK_AFTER = 16
 # How long the application may stay away from recv() before the background
 # reader reads in its place (answering pings and closes); also how often that
 # reader checks whether it can hand reading back.
 _READER_GRACE = 0.05
 
 
-def _set_write_timeout(sock: socket.socket, seconds: float) -> None:
-    """Bound how long a write may block, without slowing reads down.
-
-    A Python-level socket timeout costs a poll() before every recv() and
-    send() (two system calls each, and two GIL hand-offs); on a small-message
-    echo that was a third of the server's time. So plain sockets stay in
-    blocking mode and the kernel bounds each send with SO_SNDTIMEO (a send
-    that times out raises OSError, EAGAIN). TLS sockets, Windows, and any
-    platform that refuses the option keep the Python-level timeout: the ssl
-    module retries a blocking write forever when SO_SNDTIMEO expires.
-    """
-    if not isinstance(sock, ssl.SSLSocket) and sys.platform != "win32":
-        whole = int(seconds)
-        timeval = struct.pack("@ll", whole, int((seconds - whole) * 1e6))
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        except (OSError, AttributeError):
-            pass
-        else:
-            sock.settimeout(None)
-            return
-    sock.settimeout(seconds)
-
-
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)  # 0 where missing (Windows)
 # How long close_nowait() waits for a write in progress to finish (then drops).
 _CLOSE_NOWAIT_LOCK = 0.05
-
-
-def _writable_within(sock: socket.socket, seconds: float) -> bool:
-    """Wait until ``sock`` can take more bytes, for up to ``seconds``; whether it can."""
-    try:
-        if _poll is not None:
-            poller = _poll()
-            poller.register(sock, select.POLLOUT)
-            return bool(poller.poll(max(0.0, seconds) * 1000))
-        _, writable, _ = select.select([], [sock], [], max(0.0, seconds))
-    except (OSError, ValueError):
-        return True  # closed meanwhile: the send that follows reports it
-    return bool(writable)
-
-
-def write_within(sock: socket.socket, buffers: Sequence[Any], timeout: float) -> None:
-    """Write every byte of ``buffers`` to ``sock`` within ``timeout`` seconds in all.
-
-    ``timeout`` is a deadline for the whole write, not for each ``send()``: a
-    peer that reads a little now and then cannot stretch a large write past
-    it (``sendall()`` with ``SO_SNDTIMEO``, or ``SSLSocket.sendall()``, starts
-    the timeout again after every partial send). Raises :class:`socket.timeout`
-    when the deadline passes with bytes still unsent, :class:`OSError` when
-    the socket fails.
-
-    On a socket in blocking mode (the plain sockets :func:`_set_write_timeout`
-    leaves so) every send is non-blocking (``MSG_DONTWAIT``) and waits happen
-    in ``poll()``: a write that fits the socket buffer, the usual case, is one
-    system call, as with ``sendall()``. A socket with a Python-level timeout
-    (TLS, Windows) gets the time left before each send, and its own timeout
-    back afterwards.
-    """
-    if sock.gettimeout() is None and _DONTWAIT and not isinstance(sock, ssl.SSLSocket):
-        _write_nowait_within(sock, buffers, timeout)
-        return
-    deadline = time.monotonic() + timeout
-    data = buffers[0] if len(buffers) == 1 else b"".join(buffers)
-    view = memoryview(data).cast("B")
-    previous = sock.gettimeout()
-    tried = False
-    try:
-        while view:
-            left = deadline - time.monotonic()
-            if left <= 0 and tried:
-                raise socket.timeout(f"write not finished within {timeout:g} s")
-            tried = True
-            sock.settimeout(max(left, 0.001))  # a timeout of 0 would mean non-blocking
-            view = view[sock.send(view) :]
-    finally:
-        sock.settimeout(previous)
-
-
-def _write_nowait_within(sock: socket.socket, buffers: Sequence[Any], timeout: float) -> None:
-    """:func:`write_within` for a socket in blocking mode, where ``MSG_DONTWAIT`` exists."""
-    try:
-        if len(buffers) == 1:
-            sent = sock.send(buffers[0], _DONTWAIT)
-        else:
-            sent = sock.sendmsg(buffers[:_MAX_BUFFERS], (), _DONTWAIT)
-    except BlockingIOError:
-        sent = 0
-    left = unsent(buffers, sent)
-    if not left:
-        return
-    deadline = time.monotonic() + timeout
-    while left:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not _writable_within(sock, remaining):
-            raise socket.timeout(f"write not finished within {timeout:g} s")
-        try:
-            sent = sock.sendmsg(left[:_MAX_BUFFERS], (), _DONTWAIT)
-        except BlockingIOError:
-            continue
-        left = unsent(left, sent)
-
-
-#: The stack size of the threads that run wscodec's code only (a connection's
-#: background reader, its pinger, a send_nowait() drain), in bytes. They need
-#: a few tens of KiB; the system default (8 MiB on Linux) is address space
-#: that counts against RLIMIT_AS and a strict overcommit policy, and memory
-#: kept once touched. Threads that run the application's code (a server's
-#: connection threads) keep the default: measured on CPython 3.9 to 3.13,
-#: recursion up to the default limit through C code (``json``, ``repr``,
-#: ``sorted(key=...)``) needs more than 2 MiB, and crashes instead of raising
-#: RecursionError in a smaller stack.
-LIBRARY_THREAD_STACK = 512 * 1024
-_stack_size_lock = threading.Lock()
-
-
-def start_library_thread(thread: threading.Thread) -> None:
-    """Start ``thread`` with a stack of :data:`LIBRARY_THREAD_STACK` bytes.
-
-    ``threading.stack_size()`` is process-wide: it is set for this one start
-    and set back right after, under a lock that wscodec's own starts share.
-    A thread that other code starts at that very moment may get the small
-    stack too, or the one set after it; none of wscodec's threads recurses.
-    Raises :class:`RuntimeError` when the thread cannot be started.
-    """
-    with _stack_size_lock:
-        try:
-            previous = threading.stack_size(LIBRARY_THREAD_STACK)
-        except (ValueError, RuntimeError):  # a platform that cannot change it
-            thread.start()
-            return
-        try:
-            thread.start()
-        finally:
-            threading.stack_size(previous)
 
 
 class PongWaiter(threading.Event):
@@ -219,36 +76,6 @@ class PongWaiter(threading.Event):
         super().__init__()
         self.sent_at = sent_at
         self.latency: Optional[float] = None
-
-
-class _ReceiveBuffer:
-    """Where the socket is read into, sized to what arrives.
-
-    A read that fills the buffer means more is waiting (a large message): the
-    next reads use a 1 MiB buffer, so a 1 MiB message takes a few reads (and a
-    few parser calls) instead of sixteen; after _SHRINK_AFTER reads in a row
-    that the small buffer would have held, the small one is used again.
-    """
-
-    def __init__(self) -> None:
-        self._small = memoryview(bytearray(_RECEIVE_BUFFER))
-        self._view = self._small
-        self._small_reads = 0
-
-    def read(self, sock: socket.socket) -> memoryview:
-        """Read what the socket has (empty at EOF); valid until the next read."""
-        view = self._view
-        count = sock.recv_into(view)
-        if count == len(view):
-            if view is self._small:
-                self._view = memoryview(bytearray(_LARGE_RECEIVE_BUFFER))
-            self._small_reads = 0
-        elif view is not self._small:
-            self._small_reads = self._small_reads + 1 if count <= _RECEIVE_BUFFER else 0
-            if self._small_reads >= _SHRINK_AFTER:
-                self._view = self._small
-                self._small_reads = 0
-        return view[:count]
 
 
 class SyncConnection:
@@ -294,16 +121,13 @@ class SyncConnection:
         self._mutex = threading.Lock()  # protocol state and socket writes
         self._message_lock = threading.Lock()  # one (fragmented) message at a time
         self._messages = Inbox(max_queue, _READER_GRACE)
-        self._buffer = _ReceiveBuffer()
+        self._buffer = ReceiveBuffer()
         self._close_held = False  # our close frame waits until the application is idle
         self._finished = False
-        self._pings: Dict[bytes, PongWaiter] = {}
+        self._pings: PendingPings[PongWaiter] = PendingPings()
         self._done = threading.Event()  # the reader finished and the socket is closed
         self._write_shut = False
-        self._outbox: Deque[Data] = collections.deque()
-        self._outbox_size = 0
-        self._outbox_lock = threading.Lock()
-        self._draining = False
+        self._outbox = Outbox(write_limit)
         self._reader = threading.Thread(target=self._read_loop, name=f"wscodec-reader-{self.id}")
         self._reader.daemon = True
 
@@ -316,7 +140,7 @@ class SyncConnection:
         limit, ``TasksMax``, memory): the connection is then closed with 1013
         (try again later), its socket closed and :meth:`wait_closed` true.
         """
-        _set_write_timeout(self.socket, self.write_timeout)
+        set_write_timeout(self.socket, self.write_timeout)
         if leftover:
             for message in self._receive(leftover, direct=True):
                 self._messages.put_nowait(message)
@@ -513,17 +337,8 @@ class SyncConnection:
         """
         if self.protocol.state is not _OPEN or self._done.is_set():
             return False
-        size = len(message)
-        with self._outbox_lock:
-            if self._outbox_size + size > self.write_limit:
-                overflow = True
-            else:
-                overflow = False
-                self._outbox.append(message)
-                self._outbox_size += size
-                start = not self._draining
-                self._draining = True
-        if overflow:
+        start = self._outbox.put(message)
+        if start is None:
             self.logger.warning(
                 "%s: more than %d bytes wait to be written; dropping the connection",
                 self.remote_address,
@@ -542,29 +357,20 @@ class SyncConnection:
                     self.remote_address,
                     error,
                 )
-                with self._outbox_lock:
-                    self._outbox.clear()
-                    self._outbox_size = 0
-                    self._draining = False
+                self._outbox.clear()
                 self._abort()
                 return False
         return True
 
     def _drain(self) -> None:
         while True:
-            with self._outbox_lock:
-                if not self._outbox:
-                    self._draining = False
-                    return
-                message = self._outbox.popleft()
-                self._outbox_size -= len(message)
+            message = self._outbox.take()
+            if message is None:
+                return
             try:
                 self.send(message)
             except (ConnectionClosed, OSError):
-                with self._outbox_lock:
-                    self._outbox.clear()
-                    self._outbox_size = 0
-                    self._draining = False
+                self._outbox.clear()
                 return
 
     def ping(self, data: Optional[Union[str, bytes]] = None) -> PongWaiter:
@@ -579,11 +385,9 @@ class SyncConnection:
             else (data.encode("utf-8") if isinstance(data, str) else bytes(data))
         )
         with self._mutex:
-            if payload in self._pings:
-                raise ValueError("a ping with this payload is already waiting for its pong")
             waiter = PongWaiter(time.monotonic())
+            self._pings.add(payload, waiter)
             self.protocol.send_ping(payload)
-            self._pings[payload] = waiter
             self._flush()
         return waiter
 
@@ -740,24 +544,8 @@ class SyncConnection:
             return memoryview(b"")
 
     def _readable_before(self, deadline: float) -> bool:
-        """Wait for data (or EOF) until ``deadline``; False if none came.
-
-        True too when the socket cannot be waited on (closed meanwhile): the
-        read that follows then reports the end.
-        """
-        pending = getattr(self.socket, "pending", None)
-        if pending is not None and pending():
-            return True
-        remaining = max(0.0, deadline - time.monotonic())  # at 0, one look without waiting
-        try:
-            if _poll is not None:  # select() cannot wait on descriptors above 1023
-                poller = _poll()
-                poller.register(self.socket, select.POLLIN)
-                return bool(poller.poll(remaining * 1000))
-            readable, _, _ = select.select([self.socket], [], [], remaining)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
+        """Wait for data (or EOF) until ``deadline``; False if none came."""
+        return wait_readable(self.socket, deadline - time.monotonic())
 
     def _receive(self, data: Union[bytes, memoryview], direct: bool = False) -> List[Data]:
         """Process bytes read by the application's thread (``direct``) or the background reader.
@@ -812,15 +600,7 @@ class SyncConnection:
     def _pong_received(self, payload: bytes) -> None:
         now = time.monotonic()
         with self._mutex:
-            if payload not in self._pings:
-                return
-            # A pong answers its ping and every ping sent before it.
-            answered = []
-            for key in self._pings:
-                answered.append(key)
-                if key == payload:
-                    break
-            waiters = [self._pings.pop(key) for key in answered]
+            waiters = self._pings.answered(payload)
         for waiter in waiters:
             waiter.latency = now - waiter.sent_at
             waiter.set()

@@ -1,6 +1,6 @@
 """Received messages, and which thread reads the socket.
 
-A :class:`~wscodec.sync.SyncConnection` keeps the messages it received in an
+A :class:`~wscodec.sync.connection.SyncConnection` keeps the messages it received in an
 :class:`Inbox` until the application takes them, and reads its socket from
 one thread at a time:
 
@@ -285,3 +285,48 @@ class Inbox:
             self._reader = None
             self._app.notify()
             return True
+
+
+class Outbox:
+    """Messages queued by ``send_nowait()``, up to ``limit`` bytes, for one drain thread at a time.
+
+    :meth:`put` tells the caller whether it must start the drain thread;
+    :meth:`take` hands that thread the next message, or None once the queue
+    is empty, when the thread ends and the next :meth:`put` starts another.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._messages: Deque[Data] = collections.deque()
+        self._size = 0
+        self._lock = threading.Lock()
+        self._draining = False
+
+    def put(self, message: Data) -> Optional[bool]:
+        """Queue ``message``: whether a drain must start; None (not queued) past ``limit``."""
+        size = len(message)
+        with self._lock:
+            if self._size + size > self.limit:
+                return None
+            self._messages.append(message)
+            self._size += size
+            start = not self._draining
+            self._draining = True
+            return start
+
+    def take(self) -> Optional[Data]:
+        """The next message to write; None when there is none and the drain ends."""
+        with self._lock:
+            if not self._messages:
+                self._draining = False
+                return None
+            message = self._messages.popleft()
+            self._size -= len(message)
+            return message
+
+    def clear(self) -> None:
+        """Drop every queued message; the drain, if any, ends."""
+        with self._lock:
+            self._messages.clear()
+            self._size = 0
+            self._draining = False

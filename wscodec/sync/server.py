@@ -14,7 +14,7 @@
 One thread accepts; each connection gets a thread that runs the handshake
 (bounded by ``open_timeout``) and then ``handler(connection)``, which reads the
 socket itself while it waits in ``recv()``; the background reader of its
-:class:`~wscodec.sync.SyncConnection` reads while it does not. When the handler returns
+:class:`~wscodec.sync.connection.SyncConnection` reads while it does not. When the handler returns
 the connection is closed with 1000; when it raises, with 1011 (and the error
 is logged). :meth:`Server.shutdown` stops accepting, closes every connection
 with 1001 and joins the threads.

@@ -13,6 +13,9 @@ keeps its mask position across calls (``pointer()``, ``reset()``);
 current_index, total_index)`` and stays invalid until ``reset()``.
 ``patch_autobahn()`` is not provided (it patched nothing on current
 autobahn); use :mod:`wscodec.integrations.autobahn`.
+
+Here: wsaccel's modules ``xormask`` and ``utf8validator``, on wscodec's kernels.
+May import the core and the integrations' shared helpers; never a flavour, the CLI or the demo.
 """
 
 from __future__ import annotations
