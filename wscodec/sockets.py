@@ -138,7 +138,7 @@ def write_within(sock: socket.socket, buffers: Sequence[Any], timeout: float) ->
     (TLS, Windows) gets the time left before each send, and its own timeout
     back afterwards.
     """
-    if sock.gettimeout() is None and _DONTWAIT and not isinstance(sock, ssl.SSLSocket):
+    if can_send_without_waiting(sock):
         _write_nowait_within(sock, buffers, timeout)
         return
     deadline = time.monotonic() + timeout
@@ -158,8 +158,13 @@ def write_within(sock: socket.socket, buffers: Sequence[Any], timeout: float) ->
         sock.settimeout(previous)
 
 
-def _write_nowait_within(sock: socket.socket, buffers: Sequence[Any], timeout: float) -> None:
-    """:func:`write_within` for a socket in blocking mode, where ``MSG_DONTWAIT`` exists."""
+def send_without_waiting(sock: socket.socket, buffers: Sequence[Any]) -> List[memoryview]:
+    """Write what ``sock`` takes of ``buffers`` at once; what is left (empty: all went).
+
+    For a plain socket in blocking mode (as :func:`set_write_timeout` leaves
+    it) where ``MSG_DONTWAIT`` exists; :func:`can_send_without_waiting` says.
+    Raises :class:`OSError` when the socket fails.
+    """
     try:
         if len(buffers) == 1:
             sent = sock.send(buffers[0], _DONTWAIT)
@@ -167,7 +172,17 @@ def _write_nowait_within(sock: socket.socket, buffers: Sequence[Any], timeout: f
             sent = sock.sendmsg(buffers[:_MAX_BUFFERS], (), _DONTWAIT)
     except BlockingIOError:
         sent = 0
-    left = unsent(buffers, sent)
+    return unsent(buffers, sent)
+
+
+def can_send_without_waiting(sock: socket.socket) -> bool:
+    """Whether :func:`send_without_waiting` works on ``sock`` (not TLS, no Python timeout)."""
+    return bool(_DONTWAIT) and sock.gettimeout() is None and not isinstance(sock, ssl.SSLSocket)
+
+
+def _write_nowait_within(sock: socket.socket, buffers: Sequence[Any], timeout: float) -> None:
+    """:func:`write_within` for a socket in blocking mode, where ``MSG_DONTWAIT`` exists."""
+    left = send_without_waiting(sock, buffers)
     if not left:
         return
     deadline = time.monotonic() + timeout

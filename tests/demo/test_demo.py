@@ -16,6 +16,7 @@ from tests.helpers import read_response, running_demo
 from wscodec import ConnectionClosed, InvalidStatus, connect
 from wscodec.demo import ChatLimits, LocalBroker, Room
 from wscodec.demo.chat import RateMeter, TokenBucket, validate_name
+from wscodec.demo.limits import ActiveSenders, SendShare
 from wscodec.demo.static import FILES, StaticFiles
 
 FAST = ChatLimits(rate=1000.0, burst=1000)
@@ -315,6 +316,9 @@ class FakeConnection:
     def send(self, message: str) -> None:
         self.sent.append(json.loads(message))
 
+    def send_now(self, message: str) -> bool:
+        return False  # as a socket that never takes a message at once: the outbox path
+
     def settled(self, count: int, timeout: float = 5.0) -> FakeConnection:
         deadline = time.monotonic() + timeout
         while len(self.sent) < count and time.monotonic() < deadline:
@@ -371,6 +375,37 @@ def test_token_bucket():
     assert [bucket.take() for _ in range(2)] == [True, False]
     now[0] += 100  # never more than the burst
     assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_active_senders_forget_those_quiet_for_the_window():
+    now = [0.0]
+    senders = ActiveSenders(window=5.0, clock=lambda: now[0])
+    for name in ("a", "b", "a"):
+        senders.saw(name)
+    assert senders.count() == 2
+    now[0] = 3.0
+    senders.saw("b")
+    now[0] = 6.0  # "a" last spoke at 0, "b" at 3
+    assert senders.count() == 1
+    now[0] = 9.0
+    assert senders.count() == 0
+
+
+def test_send_share_divides_the_room_deliveries_among_senders():
+    now = [0.0]
+    limits = ChatLimits(rate=5.0, burst=10, max_deliveries=1000)
+    share = SendShare(limits, clock=lambda: now[0])
+    # 100 members, 50 senders: 1000 / 100 / 50 = 0.2 messages a second each.
+    assert share.take(members=100, senders=50)  # the burst: 1 message (under 2 s of share)
+    assert not share.take(members=100, senders=50)
+    now[0] = 4.9
+    assert not share.take(members=100, senders=50)
+    now[0] = 5.1
+    assert share.take(members=100, senders=50)
+    # A quiet room: the member's own rate applies, not more.
+    now[0] = 100.0
+    taken = sum(share.take(members=2, senders=1) for _ in range(20))
+    assert taken == 10  # the member's burst
 
 
 def test_rate_meter():

@@ -12,14 +12,17 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import List, Optional
 
 import pytest
 
 from wscodec import FrameParser, Opcode
 
-from .harness import close_code, frame, handshake_request, target
+from .harness import FULL_SCALE, close_code, frame, handshake_request, target
 
 # Idle sockets one address opens (the demo's max_connections is 256).
 IDLE_SOCKETS = 256
@@ -165,3 +168,87 @@ def test_deeply_nested_json_gets_1008(backend: str) -> None:
             sock.sendall(frame(Opcode.TEXT, ("{" * DEEP).encode()))
             assert close_code(sock, within=5) == 1008
         server.assert_serves()
+
+
+# Members flooding the room, each within its own rate limit (the demo allows
+# 5 a second): the gate's scale, and the reported one in .ci/full.
+FLOOD_MEMBERS = 250 if FULL_SCALE else 60
+FLOOD_RATE = 3.0
+FLOOD_SECONDS = 12.0
+
+
+def _answer(sock: socket.socket, parser: FrameParser, wanted: str, deadline: float) -> str:
+    """Read chat events until the room answers a message with text ``wanted``: its
+    broadcast (``"message"``) or a ``"busy"`` notice; ``""`` if neither came in time."""
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = sock.recv(1 << 20)
+        except (socket.timeout, ConnectionError):
+            return ""
+        if not data:
+            return ""
+        for received in parser.feed(data):
+            if received.opcode == Opcode.TEXT:
+                event = json.loads(bytes(received.payload))
+                if event.get("type") == "busy":
+                    return "busy"
+                if event.get("text") == wanted:
+                    return "message"
+    return ""
+
+
+def test_members_within_their_rate_do_not_delay_everyone(backend: str) -> None:
+    """Many members sending within their own limit: each of an observer's messages is
+    answered within 1 s (its broadcast, or a ``busy`` notice once the room is at its
+    delivery budget), a newcomer is welcomed within 1 s, and nobody reading is closed."""
+    script = Path(__file__).with_name("chat_flood.py")
+    with target("demo", backend) as server:
+        flood = subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                str(server.port),
+                str(FLOOD_MEMBERS),
+                str(FLOOD_RATE),
+                str(FLOOD_SECONDS),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert flood.stdout is not None
+            joined = json.loads(flood.stdout.readline())
+            assert joined["members"] == FLOOD_MEMBERS
+            time.sleep(2.0)  # the flood reaches its steady rate
+            latencies: List[float] = []
+            answers: List[str] = []
+            with contextlib.closing(member(server.port, "observer")) as sock:
+                parser = FrameParser(mask_expected=False, max_frame_size=None, allowed_rsv=0x70)
+                for index in range(10):
+                    text = f"observer {index}"
+                    started = time.monotonic()
+                    sock.sendall(say(text))
+                    answer = _answer(sock, parser, text, started + 5.0)
+                    latencies.append(time.monotonic() - started if answer else float("inf"))
+                    answers.append(answer)
+                    time.sleep(0.3)  # within the observer's own limit
+            welcome_started = time.monotonic()
+            with contextlib.closing(member(server.port, "newcomer")) as sock:
+                welcomed = until_message_or_welcome(sock, welcome_started + 1.0)
+            welcome = time.monotonic() - welcome_started
+            done = json.loads(flood.stdout.readline())
+        finally:
+            flood.kill()
+            flood.wait()
+        server.assert_serves()
+    latencies.sort()
+    print(
+        f"observer latencies (s): {[round(x, 3) for x in latencies]};"
+        f" {answers.count('message')} published, {answers.count('busy')} busy;"
+        f" welcome {welcome:.3f} s; flood {done}"
+    )
+    assert welcomed, f"the newcomer's welcome took over 1 s ({welcome:.2f} s)"
+    assert latencies[-1] <= 1.0, f"observer latencies (s): {latencies}"
+    assert done["closed"] == 0, f"{done['closed']} members reading within their limit were closed"
+    assert "message" in answers, "none of the observer's messages was published"

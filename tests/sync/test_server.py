@@ -12,6 +12,7 @@ import time
 import pytest
 
 import wscodec
+import wscodec.sync.nowait
 from tests.helpers import (
     close_frames,
     echo,
@@ -33,6 +34,7 @@ from wscodec import (
     encode_frame,
 )
 from wscodec.handshake import Headers, Response
+from wscodec.sockets import unsent
 
 SIZES = [0, 125, 126, 65535, 65536, 2**20]
 KEY = b"\x11\x22\x33\x44"
@@ -434,6 +436,105 @@ def test_broadcast_does_not_wait_for_a_slow_reader():
         for client in fast:
             client.close()
         slow.close()
+
+
+def _writer_threads() -> int:
+    return sum(
+        1
+        for thread in threading.enumerate()
+        if thread.name.startswith(("wscodec-drain-", "wscodec-write-"))
+    )
+
+
+def test_send_nowait_to_a_peer_that_keeps_up_starts_no_thread():
+    """A frame the socket takes at once is written in the caller's thread: no drain or
+    writer thread per message (fan-out to many members stayed CPU-bound on them)."""
+    ready = threading.Event()
+    held = []
+
+    def keep(connection):
+        held.append(connection)
+        ready.set()
+        for _ in connection:
+            pass
+
+    with running_server(keep) as server:
+        with connect(f"ws://127.0.0.1:{server.port}/") as client:
+            assert ready.wait(5)
+            connection = held[0]
+            most = 0
+            for index in range(500):
+                assert connection.send_nowait(f"m{index}")
+                most = max(most, _writer_threads())
+            assert [client.recv(timeout=10) for _ in range(500)] == [
+                f"m{index}" for index in range(500)
+            ]
+    assert most == 0
+
+
+def test_send_nowait_finishes_a_frame_the_socket_took_in_part(monkeypatch):
+    """When the socket takes only part of a frame, the rest goes out before any other
+    frame, a blocking send()'s included: a slow reader gets every message whole, and
+    those of send_nowait() in order."""
+    ready = threading.Event()
+    held = []
+
+    def keep(connection):
+        held.append(connection)
+        ready.set()
+        for _ in connection:
+            pass
+
+    real = wscodec.sync.nowait.send_without_waiting
+    tails = []
+
+    def take_only_part(sock, buffers):
+        # As a socket with little room: it takes 1000 bytes at most.
+        head = memoryview(b"".join(buffers))[:1000]
+        taken = head.nbytes - sum(view.nbytes for view in real(sock, [head]))
+        tail = unsent(buffers, taken)
+        tails.append(len(tail))
+        return tail
+
+    monkeypatch.setattr(wscodec.sync.nowait, "send_without_waiting", take_only_part)
+    with running_server(keep, write_limit=2**26) as server:
+        sock = raw_handshake(server.port)
+        assert ready.wait(5)
+        connection = held[0]
+        messages = [bytes([index % 251]) * (50_000 + index) for index in range(60)]
+        refused = []
+
+        def send_all():
+            for index, message in enumerate(messages):
+                if not connection.send_nowait(message):
+                    refused.append(index)
+                if index % 10 == 0:
+                    connection.send(b"in between %d" % index)  # a blocking send interleaves
+
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
+        between = [b"in between %d" % index for index in range(0, len(messages), 10)]
+        total = len(messages) + len(between)
+        parser = FrameParser(mask_expected=False, max_frame_size=None, allowed_rsv=0)
+        received = []
+        deadline = time.monotonic() + 30
+        sock.settimeout(1)
+        while len(received) < total and time.monotonic() < deadline:
+            time.sleep(0.001)  # a slow reader
+            try:
+                data = sock.recv(8192)
+            except socket.timeout:
+                continue
+            assert data, "the server closed the connection"
+            # A frame cut by another frame's bytes would not parse (or not match).
+            received += [bytes(frame.payload) for frame in parser.feed(data)]
+        sender.join(10)
+        sock.close()
+    assert refused == []
+    assert any(tails), "no frame was taken in part"
+    # send() may overtake messages still queued, never a frame's unsent tail.
+    assert [m for m in received if m.startswith(b"in between")] == between
+    assert [m for m in received if not m.startswith(b"in between")] == messages
 
 
 def test_max_connections_answers_503():

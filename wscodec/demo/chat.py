@@ -6,8 +6,9 @@ The protocol, one JSON object per text message:
   of ``{"type": "message", "text": TEXT}``;
 - server to client: ``welcome`` (the nickname given, who is online, the last
   messages and the limits), then ``join``, ``leave`` and ``message`` events
-  as they happen, and a ``stats`` object every second (backend, people
-  online, messages per second).
+  as they happen, a ``busy`` notice to a sender whose message did not fit
+  its share of the room, and a ``stats`` object every second (backend,
+  people online, messages per second).
 
 Abuse is answered with a close code, never an exception that could take the
 server down: a message larger than ``max_message_bytes`` gets 1009 from the
@@ -23,6 +24,14 @@ member whose outbox would grow beyond that cannot keep up with the room and
 is closed with 1013 (Try Again Later; the page reconnects): its backlog is
 dropped, so the others' messages, a newcomer's included, go out promptly
 and the server's memory stays bounded.
+
+What the room delivers is bounded as well: at most ``max_deliveries``
+messages a second to this server's members together. Those who spoke in the
+last few seconds share that out equally (:class:`~wscodec.demo.limits.SendShare`);
+a message beyond its sender's share is dropped with a ``busy`` notice to the
+sender. So many members each within their own ``rate`` cannot push the room
+past what the server writes in time, and everyone's messages, an observer's
+included, still arrive within a second.
 
 Fan-out goes through a :class:`~wscodec.brokers.Broker` (publish and
 subscribe on a named channel, see :mod:`wscodec.brokers`).
@@ -44,14 +53,14 @@ import re
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, NoReturn, Optional, Set
+from typing import Any, Deque, Dict, List, NoReturn, Optional, Set
 
 from .. import __version__, _backend
 from ..brokers import Broker, LocalBroker
 from ..exceptions import ConnectionClosed
 from ..protocol import CloseCode
 from ..sync.connection import Data, SyncConnection
+from .limits import ActiveSenders, ChatLimits, FanoutBudget, RateMeter, SendShare, TokenBucket
 
 __all__ = [
     "Broker",
@@ -61,6 +70,7 @@ __all__ = [
     "FanoutBudget",
     "RateMeter",
     "Room",
+    "SendShare",
     "TokenBucket",
     "json_depth",
     "validate_name",
@@ -69,58 +79,15 @@ __all__ = [
 logger = logging.getLogger("wscodec.demo")
 
 
-@dataclass(frozen=True)
-class ChatLimits:
-    """What one connection may do; beyond it the server closes the connection."""
-
-    #: Largest WebSocket message accepted, in bytes (the server's ``max_size``; 1009 above).
-    max_message_bytes: int = 4096
-    #: Longest chat text, in characters (1009 above).
-    max_text: int = 500
-    #: Longest nickname, in characters (1008 above).
-    max_name: int = 24
-    #: Sustained chat messages per second a connection may send (1008 above)...
-    rate: float = 5.0
-    #: ...after a burst of this many.
-    burst: int = 10
-    #: Seconds a new connection has to send its ``join`` (1008 after).
-    join_timeout: float = 30.0
-    #: Messages replayed to a newcomer.
-    history: int = 50
-    #: Deepest JSON nesting accepted in a client's message (1008 deeper).
-    max_json_depth: int = 32
-    #: Messages that may wait to be sent to one member (1013 beyond: too slow a reader)...
-    max_backlog_messages: int = 128
-    #: ...and bytes (beyond a first message, which always fits in an empty outbox)...
-    max_backlog_bytes: int = 64 * 1024
-    #: ...and bytes for every member together: each may use an equal share, at most.
-    max_total_backlog_bytes: int = 8 * 1024 * 1024
-
-
-class FanoutBudget:
-    """What may wait to be sent, per member and in total, across a room's outboxes."""
-
-    def __init__(self, limits: ChatLimits) -> None:
-        self.max_messages = limits.max_backlog_messages
-        self.max_bytes = limits.max_backlog_bytes
-        self.max_total = limits.max_total_backlog_bytes
-        self.lock = threading.Lock()  # guards every outbox of the room, and these counts
-        self.total = 0  # bytes waiting in all outboxes
-        self.members = 0  # open outboxes
-        self.dropped = 0  # members closed with 1013 so far
-
-    def share(self) -> int:
-        """The bytes one member's outbox may hold now (call with ``lock`` held)."""
-        return min(self.max_bytes, self.max_total // max(1, self.members))
-
-
 class _Outbox:
     """The messages waiting to be sent to one member, written by a thread of its own.
 
-    The thread exists only while something waits (as with
-    :meth:`~wscodec.sync.connection.SyncConnection.send_nowait`); it writes with the
-    blocking :meth:`~wscodec.sync.connection.SyncConnection.send`, so a peer that does not
-    read holds up its own outbox only.
+    A message goes straight to the socket when nothing waits and the socket
+    takes it without blocking (a member that keeps up). Otherwise it waits
+    here, for a thread that exists only while something waits (as with
+    :meth:`~wscodec.sync.connection.SyncConnection.send_nowait`) and writes with
+    the blocking :meth:`~wscodec.sync.connection.SyncConnection.send`, so a peer
+    that does not read holds up its own outbox only.
     """
 
     def __init__(self, connection: SyncConnection, budget: FanoutBudget) -> None:
@@ -138,6 +105,14 @@ class _Outbox:
         it is closed with 1013)."""
         budget = self.budget
         size = len(message)
+        with budget.lock:
+            if not self._open:
+                return False
+            idle = not self._draining
+        # A member that keeps up takes the message at once, in this thread:
+        # no queue, and no thread started per message (see send_now()).
+        if idle and self.connection.send_now(message):
+            return True
         with budget.lock:
             if not self._open:
                 return False
@@ -205,64 +180,6 @@ class _Outbox:
             pass
 
 
-class TokenBucket:
-    """A rate limiter: ``burst`` tokens, refilled at ``rate`` per second."""
-
-    def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._tokens = float(burst)
-        self._last = clock()
-
-    def take(self) -> bool:
-        """Spend a token; False when none is left (the caller is over the limit)."""
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
-
-class RateMeter:
-    """Counts events and reports their rate per second over a sliding window."""
-
-    def __init__(self, window: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window = window
-        self.total = 0
-        self._clock = clock
-        self._buckets: Deque[List[float]] = collections.deque()  # [second, count]
-        self._started = clock()
-        self._lock = threading.Lock()
-
-    def add(self, count: int = 1) -> None:
-        """Record ``count`` events now."""
-        second = float(int(self._clock()))
-        with self._lock:
-            self.total += count
-            if self._buckets and self._buckets[-1][0] == second:
-                self._buckets[-1][1] += count
-            else:
-                self._buckets.append([second, float(count)])
-            self._expire(second)
-
-    def rate(self) -> float:
-        """Events per second over the last ``window`` seconds (or since start, if shorter)."""
-        now = self._clock()
-        with self._lock:
-            self._expire(float(int(now)))
-            span = min(self.window, max(now - self._started, 1.0))
-            return sum(count for _, count in self._buckets) / span
-
-    def _expire(self, second: float) -> None:
-        while self._buckets and self._buckets[0][0] <= second - self.window:
-            self._buckets.popleft()
-
-
 def validate_name(name: object, max_length: int) -> Optional[str]:
     """The nickname to use for ``name``, or None if it is not acceptable.
 
@@ -325,7 +242,8 @@ class Room:
     ) -> None:
         self.broker = broker
         self.channel = channel
-        self.budget = FanoutBudget(limits or ChatLimits())
+        self.limits = limits or ChatLimits()
+        self.budget = FanoutBudget(self.limits)
         self.received = RateMeter()  # chat messages said in the room
         self.delivered = RateMeter()  # WebSocket messages sent to local connections
         self._lock = threading.RLock()
@@ -333,6 +251,8 @@ class Room:
         self._history: Deque[Dict[str, Any]] = collections.deque(maxlen=history)
         self._local: Dict[SyncConnection, _Outbox] = {}
         self._names: Dict[SyncConnection, str] = {}
+        self._shares: Dict[SyncConnection, SendShare] = {}
+        self._senders = ActiveSenders(self.limits.sender_window)
         self._unsubscribe = broker.subscribe(channel, self._on_event)
 
     # What a connection does --------------------------------------------------------
@@ -360,8 +280,26 @@ class Room:
             outbox.put(json.dumps(welcome))
             self._local[connection] = outbox
             self._names[connection] = given
+            self._shares[connection] = SendShare(self.limits)
         self._publish({"type": "join", "name": given, "time": _now_ms()})
         return given
+
+    def admit(self, connection: SyncConnection) -> bool:
+        """Whether ``connection``'s next message fits its share of the room's deliveries.
+
+        When it does not, the sender gets a ``busy`` notice and the message is
+        not published (see :attr:`ChatLimits.max_deliveries`).
+        """
+        with self._lock:
+            share = self._shares.get(connection)
+            outbox = self._local.get(connection)
+            if share is None or outbox is None:
+                return False
+            if share.take(len(self._local), self._senders.count()):
+                return True
+        notice = {"type": "busy", "text": "The room is busy: that message was not sent."}
+        outbox.put(json.dumps(notice))
+        return False
 
     def say(self, name: str, text: str) -> None:
         """Publish a chat message from ``name``."""
@@ -373,6 +311,7 @@ class Room:
         with self._lock:
             outbox = self._local.pop(connection, None)
             name = self._names.pop(connection, None)
+            self._shares.pop(connection, None)
         if outbox is not None:
             outbox.close()
         if name is not None:
@@ -463,6 +402,7 @@ class Room:
         with self._lock:
             if kind == "message":
                 self._history.append(event)
+                self._senders.saw(event.get("name", ""))
                 self.received.add()
             elif kind == "join":
                 self._members.add(event["name"])
@@ -541,7 +481,7 @@ class ChatApp:
                 if not bucket.take():
                     self._refuse(connection, CloseCode.POLICY_VIOLATION, "rate limit exceeded")
                 text = text.strip()
-                if text:
+                if text and self.room.admit(connection):
                     self.room.say(name, text)
         except _Closed:
             pass

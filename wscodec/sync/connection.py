@@ -52,13 +52,19 @@ from ..exceptions import ConnectionClosed, ConnectionClosedOK
 from ..handshake import Request, Response
 from ..keepalive import PendingPings
 from ..protocol import CloseCode
-from ..sockets import ReceiveBuffer, set_write_timeout, wait_readable, write_within
-from .messages import Inbox, Outbox, ReadTurn
+from ..sockets import (
+    ReceiveBuffer,
+    set_write_timeout,
+    wait_readable,
+    write_within,
+)
+from .messages import Data, Inbox, Outbox, ReadTurn
+from .nowait import NowaitSending
 from .threads import start_library_thread
 
 __all__ = ["Data", "PongWaiter", "SyncConnection"]
 
-Data = Union[str, bytes]
+
 # How long the application may stay away from recv() before the background
 # reader reads in its place (answering pings and closes); also how often that
 # reader checks whether it can hand reading back.
@@ -78,7 +84,7 @@ class PongWaiter(threading.Event):
         self.latency: Optional[float] = None
 
 
-class SyncConnection:
+class SyncConnection(NowaitSending):
     """An open WebSocket connection used from threads (server or client side).
 
     Attributes: ``request`` and ``response`` (the handshake), ``subprotocol``,
@@ -128,6 +134,9 @@ class SyncConnection:
         self._done = threading.Event()  # the reader finished and the socket is closed
         self._write_shut = False
         self._outbox = Outbox(write_limit)
+        # The tail of a frame send_now() could not write at once: it goes out
+        # before anything else (see _outgoing()).
+        self._unsent: List[memoryview] = []
         self._reader = threading.Thread(target=self._read_loop, name=f"wscodec-reader-{self.id}")
         self._reader.daemon = True
 
@@ -192,7 +201,7 @@ class SyncConnection:
             if self.protocol.state is not _OPEN or self._done.is_set():
                 return
             self.protocol.send_close(code, reason)
-            buffers = self.protocol.buffers_to_send()
+            buffers = self._outgoing()
             if buffers and not self._write_shut:
                 try:
                     write_within(self.socket, buffers, 0.0)
@@ -328,51 +337,6 @@ class SyncConnection:
         finally:
             self._mutex.release()
 
-    def send_nowait(self, message: Data) -> bool:
-        """Queue a message without blocking; False if the connection is not open.
-
-        A thread of its own writes the queue out. A peer that does not read
-        while more than ``write_limit`` bytes wait is disconnected (1006): one
-        slow reader must not hold up the sender, nor grow memory without bound.
-        """
-        if self.protocol.state is not _OPEN or self._done.is_set():
-            return False
-        start = self._outbox.put(message)
-        if start is None:
-            self.logger.warning(
-                "%s: more than %d bytes wait to be written; dropping the connection",
-                self.remote_address,
-                self.write_limit,
-            )
-            self._abort()
-            return False
-        if start:
-            drain = threading.Thread(target=self._drain, name=f"wscodec-drain-{self.id}")
-            drain.daemon = True
-            try:
-                start_library_thread(drain)
-            except RuntimeError as error:  # no thread to write with: as if the queue overflowed
-                self.logger.warning(
-                    "%s: cannot start a thread to write (%s); dropping the connection",
-                    self.remote_address,
-                    error,
-                )
-                self._outbox.clear()
-                self._abort()
-                return False
-        return True
-
-    def _drain(self) -> None:
-        while True:
-            message = self._outbox.take()
-            if message is None:
-                return
-            try:
-                self.send(message)
-            except (ConnectionClosed, OSError):
-                self._outbox.clear()
-                return
-
     def ping(self, data: Optional[Union[str, bytes]] = None) -> PongWaiter:
         """Send a ping; the returned waiter is set when its pong arrives.
 
@@ -438,7 +402,7 @@ class SyncConnection:
 
     def _flush(self) -> None:
         """Write what the protocol wants sent. Call with the mutex held."""
-        buffers = self.protocol.buffers_to_send()
+        buffers = self._outgoing()
         if buffers and not self._write_shut:
             try:
                 # write_timeout bounds the whole write, however it trickles out.

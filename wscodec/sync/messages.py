@@ -314,6 +314,11 @@ class Outbox:
             self._draining = True
             return start
 
+    def idle(self) -> bool:
+        """Whether nothing waits and no drain runs: a message may be written directly."""
+        with self._lock:
+            return not self._draining
+
     def take(self) -> Optional[Data]:
         """The next message to write; None when there is none and the drain ends."""
         with self._lock:

@@ -126,6 +126,9 @@
       notice(event.name + " left", event.time);
     },
     message: showMessage,
+    busy(event) {
+      notice(event.text);
+    },
     stats: showStats,
   };
 
