@@ -23,7 +23,7 @@ from typing import Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from tests.hostile.harness import frame, handshake_request
+from tests.hostile.harness import frame, handshake_request, read_head
 from wscodec import Opcode
 
 
@@ -33,12 +33,7 @@ def join(port: int, source: str, name: str) -> socket.socket:
     sock.bind((source, 0))
     sock.connect(("127.0.0.1", port))
     sock.sendall(handshake_request("/ws"))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed during the handshake")
-        head += chunk
+    head = read_head(sock)
     if not head.startswith(b"HTTP/1.1 101"):
         raise ConnectionError(head[:60].decode("latin-1"))
     sock.sendall(frame(Opcode.TEXT, json.dumps({"type": "join", "name": name}).encode()))

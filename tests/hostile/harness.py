@@ -112,6 +112,17 @@ def target(flavour: str, backend: str, **options: object) -> Iterator[ServerProc
             process.wait()
 
 
+def read_head(sock: socket.socket) -> bytes:
+    """Read an HTTP response head (up to its blank line, or the end)."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
 def handshake_request(path: str = "/", extra: bytes = b"") -> bytes:
     key = base64.b64encode(os.urandom(16))
     return (

@@ -22,7 +22,7 @@ import pytest
 
 from wscodec import FrameParser, Opcode
 
-from .harness import FULL_SCALE, close_code, frame, handshake_request, target
+from .harness import FULL_SCALE, close_code, frame, handshake_request, read_head, target
 
 # Idle sockets one address opens (the demo's max_connections is 256).
 IDLE_SOCKETS = 256
@@ -40,16 +40,6 @@ def open_socket(
     sock.bind((source, 0))
     sock.connect(("127.0.0.1", port))
     return sock
-
-
-def read_head(sock: socket.socket) -> bytes:
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        head += chunk
-    return head
 
 
 def member(

@@ -446,22 +446,32 @@ def _writer_threads() -> int:
     )
 
 
-def test_send_nowait_to_a_peer_that_keeps_up_starts_no_thread():
-    """A frame the socket takes at once is written in the caller's thread: no drain or
-    writer thread per message (fan-out to many members stayed CPU-bound on them)."""
-    ready = threading.Event()
-    held = []
+class HeldConnection:
+    """A handler that keeps the server side of its connection for the test to use."""
 
-    def keep(connection):
-        held.append(connection)
-        ready.set()
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.connection = None
+
+    def __call__(self, connection):
+        self.connection = connection
+        self.ready.set()
         for _ in connection:
             pass
 
-    with running_server(keep) as server:
+    def get(self):
+        assert self.ready.wait(5)
+        return self.connection
+
+
+def test_send_nowait_to_a_peer_that_keeps_up_starts_no_thread():
+    """A frame the socket takes at once is written in the caller's thread: no drain or
+    writer thread per message (fan-out to many members stayed CPU-bound on them)."""
+    held = HeldConnection()
+
+    with running_server(held) as server:
         with connect(f"ws://127.0.0.1:{server.port}/") as client:
-            assert ready.wait(5)
-            connection = held[0]
+            connection = held.get()
             most = 0
             for index in range(500):
                 assert connection.send_nowait(f"m{index}")
@@ -476,14 +486,7 @@ def test_send_nowait_finishes_a_frame_the_socket_took_in_part(monkeypatch):
     """When the socket takes only part of a frame, the rest goes out before any other
     frame, a blocking send()'s included: a slow reader gets every message whole, and
     those of send_nowait() in order."""
-    ready = threading.Event()
-    held = []
-
-    def keep(connection):
-        held.append(connection)
-        ready.set()
-        for _ in connection:
-            pass
+    held = HeldConnection()
 
     real = wscodec.sync.nowait.send_without_waiting
     tails = []
@@ -497,10 +500,9 @@ def test_send_nowait_finishes_a_frame_the_socket_took_in_part(monkeypatch):
         return tail
 
     monkeypatch.setattr(wscodec.sync.nowait, "send_without_waiting", take_only_part)
-    with running_server(keep, write_limit=2**26) as server:
+    with running_server(held, write_limit=2**26) as server:
         sock = raw_handshake(server.port)
-        assert ready.wait(5)
-        connection = held[0]
+        connection = held.get()
         messages = [bytes([index % 251]) * (50_000 + index) for index in range(60)]
         refused = []
 
