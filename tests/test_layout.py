@@ -23,9 +23,12 @@ import pytest
 
 import wscodec
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "wscodec"
-README = ROOT / "README.md"
+# The package as imported (the source tree, or an installed wheel under test).
+PACKAGE = Path(wscodec.__file__).resolve().parent
+ROOT = PACKAGE.parent
+# The README beside the tests; a wheel's test run copies tests/ alone.
+README = Path(__file__).resolve().parents[1] / "README.md"
+NO_README = "no README.md beside tests/ (a wheel's test run copies tests/ alone)"
 
 # (group, rank, module prefixes). The longest matching prefix decides.
 GROUPS: List[Tuple[str, int, Tuple[str, ...]]] = [
@@ -244,9 +247,13 @@ _FROM_IMPORT = re.compile(r"^\s*(?:>>> )?from (wscodec[\w.]*) import ([\w, ()]+)
 _DOTTED = re.compile(r"`(wscodec(?:\.\w+)+)")
 
 
+def readme() -> str:
+    return README.read_text(encoding="utf-8") if README.exists() else ""
+
+
 def documented_imports() -> List[Tuple[str, str]]:
     """(module, name) for every ``from wscodec... import name`` in the README."""
-    text = README.read_text(encoding="utf-8")
+    text = readme()
     found = []
     for module, names in _FROM_IMPORT.findall(text):
         for name in names.replace("(", "").replace(")", "").split(","):
@@ -258,7 +265,7 @@ def documented_imports() -> List[Tuple[str, str]]:
 
 def documented_paths() -> List[str]:
     """Every `wscodec.x.y` the README names in code spans or blocks."""
-    text = README.read_text(encoding="utf-8")
+    text = readme()
     return sorted(set(_DOTTED.findall(text)))
 
 
@@ -278,6 +285,7 @@ def resolve(dotted: str) -> object:
     raise ImportError(dotted)
 
 
+@pytest.mark.skipif(not README.exists(), reason=NO_README)
 def test_the_readme_documents_names_to_check():
     assert len(documented_imports()) >= 8
     assert len(documented_paths()) >= 10
