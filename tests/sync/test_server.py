@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import ssl
 import threading
@@ -310,6 +311,45 @@ def test_shutdown_after_ctrl_c_in_serve_forever():
     with pytest.raises(ConnectionClosedOK) as caught:
         clients[0].recv(timeout=5)
     assert caught.value.code == 1001
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, frame):
+    raise _Stop
+
+
+def test_serve_forever_runs_a_signal_caught_by_another_thread():
+    """SIGTERM or Ctrl-C land on any thread of the process, and Python runs the
+    handler in the main thread only: serve_forever() there must not sleep through it."""
+    server = wscodec.serve(echo, "127.0.0.1", 0)
+    fire, stopped = threading.Event(), threading.Event()
+
+    def signaller():
+        fire.wait(5)
+        os.kill(os.getpid(), signal.SIGUSR1)  # the main thread blocks it: this thread takes it
+        if not stopped.wait(5):  # the handler did not run: wake the accept loop up
+            socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+
+    previous = signal.signal(signal.SIGUSR1, _raise_stop)
+    thread = threading.Thread(target=signaller, daemon=True)
+    thread.start()  # before the mask: threads inherit their creator's
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        started = time.monotonic()
+        fire.set()
+        with pytest.raises(_Stop):
+            server.serve_forever()
+        took = time.monotonic() - started
+    finally:
+        stopped.set()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+        signal.signal(signal.SIGUSR1, previous)
+        server.shutdown()
+        thread.join(10)
+    assert took < 2.0, f"the signal handler ran after {took:.1f} s"
 
 
 def test_handshake_ending_during_shutdown_still_gets_1001():

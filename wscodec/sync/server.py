@@ -58,6 +58,7 @@ THREADS_PER_CONNECTION = 3
 DEFAULT_MAX_CONNECTIONS = 512
 # How long shutdown() waits for the threads once their connections are closed.
 _JOIN_AFTER_CLOSE = 1.0
+_SIGNAL_POLL = 0.5  # seconds, the longest a signal handler waits in serve_forever()
 
 
 class ServerConnection(SyncConnection):
@@ -132,9 +133,14 @@ class Server(ServerBase):
         selector.register(self.socket, selectors.EVENT_READ)
         selector.register(self._wake_reader, selectors.EVENT_READ)
         self.logger.info("server listening on %s", self.socket.getsockname())
+        # In the main thread the wait is bounded: the kernel hands a process
+        # signal (SIGTERM, SIGINT) to any thread, and then Python only runs
+        # its handler once the main thread runs again; an unbounded select()
+        # ignored SIGTERM for good when a connection thread caught it.
+        poll = _SIGNAL_POLL if threading.current_thread() is threading.main_thread() else None
         try:
             while not self._shutting_down.is_set():
-                for key, _ in selector.select():
+                for key, _ in selector.select(poll):
                     if key.fileobj is self._wake_reader:
                         return
                     pause = self._accept()
