@@ -149,9 +149,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             "server", help="echo servers over loopback: round trips/s, one load generator"
         )
     )
+    from . import memory
+
+    memory.add_arguments(
+        commands.add_parser(
+            "memory", help="memory per connection of the asyncio servers (tracemalloc, RSS)"
+        )
+    )
     args = parser.parse_args(argv)
     if args.command == "server":
         return run_server(args)
+    if args.command == "memory":
+        return memory.run(args)
     return run_codec(args)
 
 

@@ -12,8 +12,11 @@ no size limit, no keepalive pings and no permessage-deflate.
 (the parent sets it). ``wscodec-gil`` is the compiled backend with its
 kernels never releasing the GIL, to measure what releasing it is worth.
 ``wscodec-events`` is the event-driven server (``wscodec.serve_events``, one
-selector loop) with the compiled backend; the others named ``wscodec`` are the
-threaded server.
+selector loop) with the compiled backend; ``wscodec-asyncio`` is
+:mod:`wscodec.asyncio`'s server. ``picows`` is picows' low-level listener
+(callbacks, no tasks), ``picows-websockets`` its compiled copy of the
+websockets asyncio API. Every asyncio server runs on uvloop when it is
+installed; the others named ``wscodec`` are the threaded server.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ KINDS = (
     "wscodec-nobatch",
     "websockets-sync",
     "websockets-asyncio",
+    "wscodec-asyncio",
     "aiohttp",
     "picows",
+    "picows-websockets",
 )
 
 
@@ -151,6 +156,34 @@ async def serve_websockets_asyncio(kind: str, lifetime: float) -> None:
         await async_wait_for_stop(lifetime)
 
 
+async def serve_wscodec_asyncio(kind: str, lifetime: float) -> None:
+    from wscodec.asyncio import serve
+
+    async def echo(connection: Any) -> None:
+        async for message in connection:
+            await connection.send(message)
+
+    async with serve(
+        echo, "127.0.0.1", 0, compression=None, ping_interval=None, max_size=None
+    ) as server:
+        announce(server.sockets[0].getsockname()[1])
+        await async_wait_for_stop(lifetime)
+
+
+async def serve_picows_websockets(kind: str, lifetime: float) -> None:
+    from picows.websockets import serve
+
+    async def echo(connection: Any) -> None:
+        async for message in connection:
+            await connection.send(message)
+
+    async with serve(
+        echo, "127.0.0.1", 0, compression=None, ping_interval=None, max_size=None
+    ) as server:
+        announce(next(iter(server.sockets)).getsockname()[1])
+        await async_wait_for_stop(lifetime)
+
+
 async def serve_aiohttp(kind: str, lifetime: float) -> None:
     from aiohttp import WSMsgType, web
 
@@ -205,6 +238,8 @@ SERVERS: Dict[str, Callable[[bool, float], Any]] = {
     "websockets-asyncio": serve_websockets_asyncio,
     "aiohttp": serve_aiohttp,
     "picows": serve_picows,
+    "wscodec-asyncio": serve_wscodec_asyncio,
+    "picows-websockets": serve_picows_websockets,
 }
 
 
@@ -215,7 +250,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     result = SERVERS[args.kind](args.kind, args.lifetime)
     if asyncio.iscoroutine(result):
-        asyncio.run(result)
+        try:
+            import uvloop  # every asyncio server runs on uvloop when it is installed
+        except ImportError:
+            asyncio.run(result)
+        else:
+            uvloop.run(result)
     return 0
 
 

@@ -36,8 +36,10 @@ ORDER = (
     "wscodec-python",
     "websockets-sync",
     "websockets-asyncio",
+    "wscodec-asyncio",
     "aiohttp",
     "picows",
+    "picows-websockets",
 )
 # Only when asked for (--servers): the compiled backend with GIL-holding
 # kernels, and with its threads under the default scheduling policy.
@@ -50,7 +52,10 @@ def available() -> Tuple[List[str], Dict[str, str]]:
     kinds: List[str] = []
     notes: Dict[str, str] = {}
     for kind in ORDER + EXTRA:
-        if kind in ("wscodec", "wscodec-events", *EXTRA) and wscodec.BACKEND != "cython":
+        if (
+            kind in ("wscodec", "wscodec-events", "wscodec-asyncio", *EXTRA)
+            and wscodec.BACKEND != "cython"
+        ):
             notes[kind] = "compiled backend not built"
             continue
         module = {"websockets-sync": "websockets", "websockets-asyncio": "websockets"}.get(

@@ -103,6 +103,11 @@ def close_frames(data: bytes) -> list:
     return [f for f in frames if f.opcode is Opcode.CLOSE]
 
 
+def close_codes(data: bytes) -> list:
+    """The codes of the close frames among the server frames in ``data``."""
+    return [int.from_bytes(frame.payload[:2], "big") for frame in close_frames(data)]
+
+
 def system_program_missing(reason: str) -> NoReturn:
     """Skip for a missing system program, or fail where .ci/run installed it.
 

@@ -9,6 +9,7 @@ from wscodec.connection import (
     BinaryMessage,
     CloseReceived,
     Connection,
+    Fragment,
     Ping,
     Pong,
     Role,
@@ -557,3 +558,91 @@ def test_held_frames_come_before_new_data_and_a_later_error():
     assert len(connection.receive_data(wire)) == 3
     later = connection.receive_data(client_frame(Opcode.TEXT, b"new"))
     assert later == [TextMessage("3" * size), TextMessage("new")]
+
+
+# Streaming fragments (stream_fragments=True) ------------------------------------
+
+
+def streamed(data: bytes, size: int, **options) -> list:
+    connection = Connection(Role.SERVER, stream_fragments=True, **options)
+    events = []
+    for start in range(0, len(data), size):
+        events += connection.receive_data(data[start : start + size])
+    return events
+
+
+def test_streamed_text_splits_no_character():
+    """A character cut across frames comes whole, with the piece that completes it."""
+    text = "h\u00e9llo w\u00f6rld \U0001f600!".encode()
+    cuts = [0, 2, 9, 17, len(text)]  # 2 and 17 cut a 2-byte and a 4-byte character
+    data = b"".join(
+        client_frame(Opcode.TEXT if i == 0 else Opcode.CONTINUATION, text[a:b], fin=b == len(text))
+        for i, (a, b) in enumerate(zip(cuts, cuts[1:]))
+    )
+    for size in (1, 5, len(data)):
+        events = streamed(data, size)
+        assert [type(e) for e in events] == [Fragment] * 4
+        assert [e.final for e in events] == [False, False, False, True]
+        assert events[0].data == "h"  # the "é" waits for its second byte
+        assert "".join(e.data for e in events) == text.decode()
+
+
+def test_streamed_binary_and_whole_messages_side_by_side():
+    data = (
+        client_frame(Opcode.BINARY, b"ab", fin=False)
+        + client_frame(Opcode.PING, b"p")
+        + client_frame(Opcode.CONTINUATION, b"cd")
+        + client_frame(Opcode.TEXT, b"whole")
+    )
+    assert streamed(data, len(data)) == [
+        Fragment(b"ab", False),
+        Ping(b"p"),
+        Fragment(b"cd", True),
+        TextMessage("whole"),  # a message in one frame still comes whole
+    ]
+
+
+def test_streamed_messages_keep_the_limits():
+    frames = client_frame(Opcode.BINARY, b"x" * 6, fin=False) + client_frame(
+        Opcode.CONTINUATION, b"x" * 6
+    )
+    connection = Connection(Role.SERVER, stream_fragments=True, max_message_size=10)
+    assert connection.receive_data(frames) == [Fragment(b"x" * 6, False)]
+    assert connection.close_sent is not None and connection.close_sent[0] == 1009
+
+
+def test_streamed_text_with_bad_utf8_fails_on_its_fragment():
+    data = client_frame(Opcode.TEXT, b"ok", fin=False) + client_frame(
+        Opcode.CONTINUATION, b"\xff", fin=False
+    )
+    connection = Connection(Role.SERVER, stream_fragments=True)
+    assert connection.receive_data(data) == [Fragment("ok", False)]
+    assert connection.close_sent is not None and connection.close_sent[0] == 1007
+
+
+def test_streamed_text_truncated_at_the_end_fails():
+    data = client_frame(Opcode.TEXT, b"ok\xc3", fin=False) + client_frame(Opcode.CONTINUATION, b"")
+    connection = Connection(Role.SERVER, stream_fragments=True)
+    assert connection.receive_data(data) == [Fragment("ok", False)]
+    assert connection.close_sent is not None and connection.close_sent[0] == 1007
+
+
+def test_streamed_compressed_message_comes_inflated():
+    from wscodec.deflate import PerMessageDeflate
+
+    sender = Connection(
+        Role.CLIENT,
+        fragment_size=20,
+        deflate=PerMessageDeflate(
+            local_no_context_takeover=False,
+            remote_no_context_takeover=False,
+            local_max_window_bits=15,
+            remote_max_window_bits=15,
+        ),
+    )
+    text = "streamed and compressed " * 50 + "".join(chr(c) for c in range(0x400, 0x600))
+    sender.send_text(text)
+    receiver = deflating_server(stream_fragments=True)
+    events = receiver.receive_data(sender.data_to_send())
+    assert len(events) > 1 and all(type(e) is Fragment for e in events)
+    assert "".join(e.data for e in events) == text

@@ -38,6 +38,7 @@ GROUPS: List[Tuple[str, int, Tuple[str, ...]]] = [
         (
             "wscodec._backend",
             "wscodec._codec",
+            "wscodec._version",
             "wscodec.codec",
             "wscodec.connection",
             "wscodec.deflate",
@@ -47,6 +48,7 @@ GROUPS: List[Tuple[str, int, Tuple[str, ...]]] = [
             "wscodec.masking",
             "wscodec.protocol",
             "wscodec.received",
+            "wscodec.uri",
             "wscodec.utf8",
         ),
     ),

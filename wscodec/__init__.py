@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ._backend import BACKEND, EXTENSION_ERROR
 from ._backend import codec as _codec
+from ._version import __version__ as __version__
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -39,8 +40,6 @@ from .protocol import (
     is_sendable_close_code,
     parse_close_payload,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BACKEND",

@@ -234,6 +234,57 @@ def echo_handler(connection: ServerConnection) -> None:
         connection.send(message)
 
 
+async def echo_coroutine(connection: Any) -> None:
+    """The asyncio twin of :func:`echo_handler`."""
+    async for message in connection:
+        await connection.send(message)
+
+
+def run_asyncio_server(
+    args: argparse.Namespace, kind: str, handler: Callable[[Any], Any], options: Dict[str, Any]
+) -> int:
+    """Serve ``handler`` on :mod:`wscodec.asyncio` until Ctrl-C or SIGTERM (then 1001)."""
+    import asyncio
+
+    from .asyncio import serve as serve_asyncio
+
+    async def main() -> int:
+        try:
+            server = await serve_asyncio(handler, args.host, args.port, **options)
+        except OSError as error:
+            where = host_port(args.host, args.port)
+            raise CommandError(f"cannot listen on {where}: {describe_os_error(error)}") from None
+        loop = asyncio.get_running_loop()
+        stop: asyncio.Future[None] = loop.create_future()
+
+        def request_stop() -> None:
+            if not stop.done():
+                stop.set_result(None)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, request_stop)
+        port = server.sockets[0].getsockname()[1]
+        flavour = "uvloop" if args.uvloop else "asyncio"
+        print(
+            f"wscodec {__version__} {kind} ({flavour}) on ws://{url_host(args.host)}:{port}/,"
+            f" backend: {_backend.BACKEND}"
+        )
+        print("press Ctrl-C to stop", flush=True)
+        await stop
+        count = len(server.connections)
+        print(f"shutting down: closing {count} connection(s) with 1001", flush=True)
+        server.close()
+        await server.wait_closed()
+        print("stopped", flush=True)
+        return EXIT_OK
+
+    if args.uvloop:
+        import uvloop
+
+        return int(uvloop.run(main()))
+    return asyncio.run(main())
+
+
 class EchoHandler(EventHandler):
     """The event-driven twin of :func:`echo_handler`."""
 
@@ -245,6 +296,8 @@ def echo(args: argparse.Namespace) -> int:
     """``wscodec echo``: a bare echo server on any path."""
     max_size = None if args.max_size == 0 else args.max_size
     options: Dict[str, Any] = {"max_size": max_size, "close_timeout": 2.0}
+    if args.asyncio or args.uvloop:
+        return run_asyncio_server(args, "echo server", echo_coroutine, options)
     server: Union[Server, EventServer] = _listen(
         args.host,
         args.port,
@@ -509,10 +562,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="largest message accepted, 0 for no limit (default 16 MiB)",
     )
-    echo_parser.add_argument(
+    flavour = echo_parser.add_mutually_exclusive_group()
+    flavour.add_argument(
         "--events",
         action="store_true",
         help="serve from one event loop (serve_events) instead of a thread per connection",
+    )
+    flavour.add_argument(
+        "--asyncio",
+        action="store_true",
+        help="serve with wscodec.asyncio on asyncio's event loop",
+    )
+    flavour.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="serve with wscodec.asyncio on uvloop (implies --asyncio)",
     )
     echo_parser.set_defaults(run=echo)
 

@@ -19,6 +19,7 @@ frame RFC 6455 asks for, with the right code.
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 from typing import Any, List, Optional, Tuple, Union
@@ -50,13 +51,14 @@ from .protocol import (
     is_sendable_close_code,
     truncate_reason,
 )
-from .received import BinaryMessage, CloseReceived, Event, Ping, Pong, TextMessage
+from .received import BinaryMessage, CloseReceived, Event, Fragment, Ping, Pong, TextMessage
 
 __all__ = [
     "BinaryMessage",
     "CloseReceived",
     "Connection",
     "Event",
+    "Fragment",
     "Ping",
     "Pong",
     "Role",
@@ -107,6 +109,10 @@ class Connection:
     :param auto_pong: answer each ping with a pong carrying the same data.
     :param deflate: the permessage-deflate extension agreed in the handshake;
         it compresses outgoing messages and inflates incoming ones (RSV1).
+    :param stream_fragments: hand over a message that arrives in several
+        frames piece by piece, as :class:`Fragment` events, instead of whole
+        (for an application that streams large messages). Its limits
+        (``max_message_size``, ``max_fragments``) still apply to the whole.
     """
 
     def __init__(
@@ -118,6 +124,7 @@ class Connection:
         auto_pong: bool = True,
         deflate: Optional[PerMessageDeflate] = None,
         max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
+        stream_fragments: bool = False,
     ) -> None:
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be None or a positive int")
@@ -131,6 +138,7 @@ class Connection:
         self.fragment_size = fragment_size
         self.auto_pong = auto_pong
         self.deflate = deflate
+        self.stream_fragments = stream_fragments
         self._parser = self._make_parser()
         self._utf8 = codec.Utf8Validator()
         self._outgoing: List[BytesLike] = []
@@ -146,6 +154,10 @@ class Connection:
         self._fragment_count = 0
         self._message_size = 0
         self._validated = 0  # bytes of the arriving frame already validated
+        # With stream_fragments: whether the message arriving goes out in
+        # pieces, and the decoder that carries a split character between them.
+        self._streaming = False
+        self._decoder: Optional[codecs.IncrementalDecoder] = None
         # With deflate: the bytes of messages inflated by this receive_data()
         # call, and the frames (and parser error) it held back for the next.
         self._inflated = 0
@@ -342,8 +354,11 @@ class Connection:
             if self._compressed:
                 assert self.deflate is not None
                 self.deflate.start_message()
+            self._streaming = self.stream_fragments and not frame.fin
             self._add_fragment(payload, frame.fin, validated)
-            if frame.fin:
+            if self._streaming:
+                events.append(self._take_fragment(frame.fin))
+            elif frame.fin:
                 events.append(self._finish_message())
         elif opcode is _CONTINUATION:
             if self._message_opcode is None:
@@ -356,7 +371,9 @@ class Connection:
                 raise PayloadTooBig(Errors.TOO_MANY_FRAGMENTS.format(limit=limit))
             self._fragment_count = count
             self._add_fragment(payload, frame.fin, validated)
-            if frame.fin:
+            if self._streaming:
+                events.append(self._take_fragment(frame.fin))
+            elif frame.fin:
                 events.append(self._finish_message())
         elif opcode is _PING:
             events.append(Ping(payload))
@@ -412,6 +429,26 @@ class Connection:
         if not self._utf8.finish():
             raise InvalidUtf8(Errors.INVALID_TEXT)
         return TextMessage(data.decode("utf-8"))
+
+    def _take_fragment(self, final: bool) -> Fragment:
+        """The part of the streamed message received since the last piece."""
+        data = b"".join(self._fragments)
+        self._fragments = []
+        if self._compressed:
+            self._inflated += len(data)
+        text = self._message_opcode is _TEXT
+        if final:
+            self._message_opcode = None
+            self._streaming = False
+        if not text:
+            return Fragment(data, final)
+        if final and not self._utf8.finish():
+            raise InvalidUtf8(Errors.INVALID_TEXT)
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = codecs.getincrementaldecoder("utf-8")()
+        # Validated already: decoding cannot fail, only wait for a split character.
+        return Fragment(decoder.decode(data, final), final)
 
     @staticmethod
     def _close_payload(payload: bytes) -> Tuple[Optional[int], str]:

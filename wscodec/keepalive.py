@@ -43,3 +43,9 @@ class PendingPings(Generic[Waiter]):
             if key == payload:
                 break
         return answered
+
+    def take_all(self) -> List[Waiter]:
+        """Every waiter still waiting, removed (the connection closed)."""
+        waiters = list(self._waiting.values())
+        self._waiting.clear()
+        return waiters

@@ -1,7 +1,8 @@
 """What :meth:`Connection.receive_data() <wscodec.connection.Connection.receive_data>` returns.
 
 One frozen dataclass per kind of event: a whole message (text or binary), a
-ping, a pong, and the peer's close frame. :mod:`wscodec.connection`
+piece of a fragmented message (only when asked for), a ping, a pong, and the
+peer's close frame. :mod:`wscodec.connection`
 re-exports them.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Union
 
-__all__ = ["BinaryMessage", "CloseReceived", "Event", "Ping", "Pong", "TextMessage"]
+__all__ = ["BinaryMessage", "CloseReceived", "Event", "Fragment", "Ping", "Pong", "TextMessage"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,20 @@ class TextMessage:
 @dataclass(frozen=True)
 class BinaryMessage:
     data: bytes
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of a message that arrives in several frames, as soon as its frame does.
+
+    Only with ``Connection(stream_fragments=True)``; a message in one frame
+    still comes whole. ``data`` is ``str`` for a text message (the characters
+    complete so far: a character split across frames comes with the next
+    piece) and ``bytes`` for a binary one; ``final`` marks the last piece.
+    """
+
+    data: Union[str, bytes]
+    final: bool
 
 
 @dataclass(frozen=True)
@@ -41,4 +56,4 @@ class CloseReceived:
     reason: str
 
 
-Event = Union[TextMessage, BinaryMessage, Ping, Pong, CloseReceived]
+Event = Union[TextMessage, BinaryMessage, Fragment, Ping, Pong, CloseReceived]

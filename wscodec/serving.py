@@ -77,13 +77,14 @@ class ServerBase:
     def port(self) -> int:
         return int(self.socket.getsockname()[1])
 
-    def new_protocol(self) -> Connection:
+    def new_protocol(self, stream_fragments: bool = False) -> Connection:
         """The sans-I/O protocol of a server-side connection, with this server's limits."""
         return Connection(
             Role.SERVER,
             max_message_size=self.max_size,
             max_fragments=self.max_fragments,
             fragment_size=self.fragment_size,
+            stream_fragments=stream_fragments,
         )
 
     def negotiate(
@@ -99,6 +100,18 @@ class ServerBase:
             early = self.process_request(connection, request)
             if early is not None:
                 return early, None, False
+        response, extension = self.upgrade(connection, request)
+        return response, extension, True
+
+    def upgrade(
+        self, connection: Any, request: Request
+    ) -> Tuple[Response, Optional[deflate.PerMessageDeflate]]:
+        """The 101 response to ``request`` and the compression it agreed to.
+
+        :meth:`negotiate` without ``process_request`` (for a caller that runs
+        that hook itself). Sets ``connection.subprotocol``; raises
+        :class:`~wscodec.InvalidRequest` for a request to refuse.
+        """
         response, subprotocol, extension = accept(
             request,
             subprotocols=self.subprotocols,
@@ -108,7 +121,7 @@ class ServerBase:
             compression=self.compression,
         )
         connection.subprotocol = subprotocol
-        return response, extension, True
+        return response, extension
 
 
 def listen(

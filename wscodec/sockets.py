@@ -213,8 +213,16 @@ class ReceiveBuffer:
 
     def read(self, sock: socket.socket) -> memoryview:
         """Read what the socket has (empty at EOF); valid until the next read."""
+        return self.filled(sock.recv_into(self._view))
+
+    @property
+    def view(self) -> memoryview:
+        """Where the next read goes (an event loop's ``get_buffer()`` hands it out)."""
+        return self._view
+
+    def filled(self, count: int) -> memoryview:
+        """The ``count`` bytes just read into :attr:`view`; sizes the next one."""
         view = self._view
-        count = sock.recv_into(view)
         if count == len(view):
             if view is self._small:
                 self._view = memoryview(bytearray(_LARGE_RECEIVE_BUFFER))

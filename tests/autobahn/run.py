@@ -87,7 +87,7 @@ def run_server_role(
     agent: str,
     env: Dict[str, str],
     timeout: float,
-    events: bool = False,
+    flavour: str = "threaded",
 ) -> None:
     port = free_port()
     server = subprocess.Popen(
@@ -102,7 +102,7 @@ def run_server_role(
             str(port),
             "--max-size",
             str(MAX_SIZE),
-            *(["--events"] if events else []),
+            *([] if flavour == "threaded" else [f"--{flavour}"]),
         ],
         env=env,
         cwd=ROOT,
@@ -132,7 +132,13 @@ def run_server_role(
 
 
 def run_client_role(
-    wstest: str, cases: List[str], outdir: Path, agent: str, env: Dict[str, str], timeout: float
+    wstest: str,
+    cases: List[str],
+    outdir: Path,
+    agent: str,
+    env: Dict[str, str],
+    timeout: float,
+    flavour: str = "sync",
 ) -> None:
     port = free_port()
     spec = {
@@ -153,7 +159,13 @@ def run_client_role(
         try:
             wait_for_port(port, server)
             subprocess.run(
-                [sys.executable, str(HERE / "client_driver.py"), f"ws://127.0.0.1:{port}", agent],
+                [
+                    sys.executable,
+                    str(HERE / "client_driver.py"),
+                    f"ws://127.0.0.1:{port}",
+                    agent,
+                    *(["asyncio"] if flavour == "asyncio" else []),
+                ],
                 env=env,
                 cwd=ROOT,
                 timeout=timeout,
@@ -216,13 +228,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument(
         "--events", action="store_true", help="server role: the event-driven server (--events)"
     )
+    parser.add_argument(
+        "--asyncio",
+        action="store_true",
+        help="the asyncio flavour: wscodec echo --asyncio, or the wscodec.asyncio client",
+    )
     args = parser.parse_args(argv)
     if args.events and args.role != "server":
         parser.error("--events goes with --role server")
+    if args.events and args.asyncio:
+        parser.error("--events or --asyncio, not both")
     if not Path(args.wstest).exists():
         raise SystemExit(f"wstest not found at {args.wstest}: run .ci/autobahn-setup first")
 
-    kind = "events-" if args.events else ""
+    flavour = "events" if args.events else "asyncio" if args.asyncio else ""
+    kind = f"{flavour}-" if flavour else ""
     agent = f"wscodec-{kind}{args.backend}"
     outdir = Path(args.outdir or ROOT / "build" / "autobahn" / f"{args.role}-{kind}{args.backend}")
     shutil.rmtree(outdir, ignore_errors=True)  # wstest merges reports: start clean
@@ -230,12 +250,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     env = backend_env(args.backend)
     cases = case_patterns(args.groups)
     started = time.monotonic()
-    role = "server role (event-driven server)" if args.events else f"{args.role} role"
+    role = {
+        "": f"{args.role} role",
+        "events": "server role (event-driven server)",
+        "asyncio": f"{args.role} role (asyncio)",
+    }[flavour]
     print(f"Autobahn {role}, {args.backend} backend, cases {args.groups}", flush=True)
     if args.role == "server":
-        run_server_role(args.wstest, cases, outdir, agent, env, args.timeout, args.events)
+        run_server_role(args.wstest, cases, outdir, agent, env, args.timeout, flavour or "threaded")
     else:
-        run_client_role(args.wstest, cases, outdir, agent, env, args.timeout)
+        run_client_role(args.wstest, cases, outdir, agent, env, args.timeout, flavour or "sync")
     elapsed = time.monotonic() - started
 
     index = json.loads((outdir / "index.json").read_text())

@@ -15,66 +15,24 @@ import logging
 import socket
 import ssl as ssl_module
 import time
-import urllib.parse
-from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from .. import deflate
 from ..connection import Connection, Role
 from ..deflate import Compression
-from ..exceptions import InvalidResponse, InvalidStatus, InvalidURI
+from ..exceptions import InvalidResponse, InvalidStatus
 from ..handshake import HeaderItems, HTTPReader, Response, build_request, check_response
 from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_MESSAGE_SIZE
+from ..uri import WebSocketURI, parse_uri
 from .connection import SyncConnection
 
 __all__ = ["ClientConnection", "WebSocketURI", "connect", "parse_uri"]
 
 _MAX_BODY = 65536
-# What RFC 3986 allows in a URI: unreserved, reserved and "%" (spaces, controls,
-# quotes, angle brackets and non-ASCII must be percent-encoded).
-_URI_CHARACTERS = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%"
-)
 
 
 class ClientConnection(SyncConnection):
     """The client side of a connection, as returned by :func:`connect`."""
-
-
-@dataclass(frozen=True)
-class WebSocketURI:
-    secure: bool
-    host: str
-    port: int
-    path: str  # with the query string
-
-
-def parse_uri(uri: str) -> WebSocketURI:
-    """Split a ``ws://`` or ``wss://`` URI; :class:`InvalidURI` if it is neither,
-    or if it holds a character that RFC 3986 does not allow unencoded (a space,
-    a control character, non-ASCII text): sent as is, it would not make a valid
-    request line."""
-    try:
-        parts = urllib.parse.urlsplit(uri)
-        port = parts.port
-    except ValueError as error:
-        raise InvalidURI(f"{uri!r} is not a valid URI: {error}") from None
-    if parts.scheme not in ("ws", "wss"):
-        raise InvalidURI(f"{uri!r} is not a ws:// or wss:// URI")
-    if not parts.hostname:
-        raise InvalidURI(f"{uri!r} has no host")
-    if parts.fragment:
-        raise InvalidURI(f"{uri!r} has a fragment, which WebSocket URIs may not have")
-    bad = next((char for char in uri if char not in _URI_CHARACTERS), None)
-    if bad is not None:
-        raise InvalidURI(
-            f"{uri!r} contains {bad!r}, which a URI may not contain (percent-encode it)"
-        )
-    secure = parts.scheme == "wss"
-    path = parts.path or "/"
-    if parts.query:
-        path = f"{path}?{parts.query}"
-    return WebSocketURI(secure, parts.hostname, port or (443 if secure else 80), path)
 
 
 def connect(

@@ -1,0 +1,615 @@
+"""An open WebSocket connection on asyncio: a buffered protocol under the websockets API.
+
+The event loop reads into a buffer that :meth:`AsyncConnection.get_buffer`
+hands out (one per thread, shared by every connection of its loop: the parser
+copies out the payloads and keeps the tail of an incomplete frame, so no
+connection holds a read buffer of its own). The sans-I/O
+:class:`~wscodec.connection.Connection` parses it in place and turns it into
+messages, which wait in a :class:`~wscodec.asyncio.messages.MessageQueue`
+until the application takes them. Nothing on the data path awaits but the
+application: ``recv()`` returns at once when a message waits, and ``send()``
+writes to the transport at once and only waits while the transport holds
+more than ``write_limit`` bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+import uuid
+from typing import (
+    Any,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
+
+from ..connection import Connection
+from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from ..handshake import Request, Response
+from ..keepalive import PendingPings
+from ..protocol import CloseCode, State
+from ..received import BinaryMessage, Fragment, Pong, TextMessage
+from ..sockets import ReceiveBuffer
+from .messages import Data, MessageQueue, water_marks
+
+__all__ = ["AsyncConnection", "Data"]
+
+_OPEN, _CLOSED = State.OPEN, State.CLOSED
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+# One read buffer per thread, shared by the connections of the event loop
+# that runs there: a loop calls get_buffer(), reads and calls
+# buffer_updated() in one go, and the parser copies out what it keeps.
+_buffers = threading.local()
+
+
+def _read_buffer() -> ReceiveBuffer:
+    try:
+        buffer: ReceiveBuffer = _buffers.buffer
+    except AttributeError:
+        buffer = _buffers.buffer = ReceiveBuffer()
+    return buffer
+
+
+class AsyncConnection(asyncio.BufferedProtocol):
+    """An open WebSocket connection used from coroutines (server or client side).
+
+    Attributes: ``request`` and ``response`` (the handshake), ``subprotocol``,
+    ``id``, ``logger``, ``latency`` (seconds, measured by the last keepalive
+    ping), ``remote_address`` and ``local_address``.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_queue: Union[int, Tuple[int, Optional[int]], None] = 16,
+        write_limit: int = 2**15,
+        write_timeout: Optional[float] = 30.0,
+        ping_interval: Optional[float] = 20.0,
+        ping_timeout: Optional[float] = 20.0,
+        close_timeout: Optional[float] = 10.0,
+        logger: Optional[logging.Logger] = None,
+    ) -> None:
+        self._high, self._low = water_marks(max_queue)
+        self.write_limit = write_limit
+        self.write_timeout = write_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.logger = logger or logging.getLogger("wscodec.asyncio")
+        self.id = uuid.uuid4()
+        self.request: Optional[Request] = None
+        self.response: Optional[Response] = None
+        self.subprotocol: Optional[str] = None
+        self.latency = 0.0
+        #: The sans-I/O protocol, once the opening handshake is over.
+        self.protocol: Optional[Connection] = None
+        self.transport: Optional[asyncio.Transport] = None
+        self.remote_address: Any = None
+        self.local_address: Any = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._messages: Optional[MessageQueue] = None
+        self._lost: Optional[asyncio.Future[None]] = None
+        self._pings: PendingPings[Tuple[asyncio.Future[float], float]] = PendingPings()
+        self._drain_waiters: List[asyncio.Future[None]] = []
+        self._writing_paused = False
+        self._reading_paused = False  # by the transport's owner (the handshake, the queue)
+        self._close_held = False  # our close frame waits until the application is idle
+        self._closing_started = False
+        self._write_shut = False
+        self._timer: Optional[asyncio.TimerHandle] = None  # keepalive or closing deadline
+        self._keepalive_waiter: Optional[asyncio.Future[float]] = None
+        self._fragmenting: Optional[asyncio.Future[None]] = None  # a send() of fragments
+
+    # asyncio's protocol callbacks ------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Not isinstance(transport, asyncio.Transport): uvloop's transports are not.
+        self.transport = transport  # type: ignore[assignment]
+        self._loop = loop = asyncio.get_running_loop()
+        self._lost = loop.create_future()
+        self.remote_address = transport.get_extra_info("peername")
+        self.local_address = transport.get_extra_info("sockname")
+        transport.set_write_buffer_limits(high=self.write_limit)  # type: ignore[attr-defined]
+        self._buffer = _read_buffer()  # this thread's: the loop calls us from it
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = self._buffer.filled(nbytes)
+        if self.protocol is None:
+            self.handshake_data(bytes(data))
+        else:
+            self._receive(data)
+
+    def data_received(self, data: bytes) -> None:
+        # For transports that do not read into our buffer (an SSL transport
+        # on some Pythons, the proactor loop).
+        if self.protocol is None:
+            self.handshake_data(data)
+        else:
+            self._receive(data)
+
+    def eof_received(self) -> Optional[bool]:
+        protocol = self.protocol
+        if protocol is not None and protocol.state is not _CLOSED:
+            protocol.receive_eof()
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        protocol = self.protocol
+        if protocol is not None and protocol.state is not _CLOSED:
+            protocol.receive_eof()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._messages is not None:
+            self._messages.close()
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters = []
+        for future, _ in self._pings.take_all():
+            if not future.done():
+                future.set_exception(self._closed_exception())
+                future.exception()  # retrieved: nobody may be awaiting it
+        assert self._lost is not None
+        if not self._lost.done():
+            self._lost.set_result(None)
+        if protocol is not None:
+            self.logger.debug(
+                "%s: connection closed (code %s)", self.remote_address, protocol.close_code
+            )
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # The opening handshake (the subclasses') -------------------------------------
+
+    def handshake_data(self, data: bytes) -> None:
+        """Bytes received before the connection is open."""
+        raise NotImplementedError
+
+    def open(self, protocol: Connection, leftover: bytes = b"") -> None:
+        """Start the WebSocket connection once the handshake agreed on ``protocol``."""
+        assert self._loop is not None
+        self.protocol = protocol
+        self._messages = MessageQueue(
+            self._loop, self._pause_reading, self._resume_reading, self._high, self._low
+        )
+        self._schedule_keepalive()
+        if leftover:
+            self._receive(leftover)
+
+    # Receiving -------------------------------------------------------------------
+
+    async def recv(self, decode: Optional[bool] = None) -> Data:
+        """The next message: ``str`` for text, ``bytes`` for binary.
+
+        ``decode=True`` returns a binary message decoded as UTF-8 too, and
+        ``decode=False`` a text message as its UTF-8 bytes. Raises
+        :class:`~wscodec.ConnectionClosedOK` once the connection closed
+        normally and every message received before is taken,
+        :class:`~wscodec.ConnectionClosedError` after an error, and
+        :class:`~wscodec.asyncio.ConcurrencyError` when another coroutine is
+        receiving already. Cancelling it loses no message.
+        """
+        messages = self._messages
+        if messages is None:
+            raise RuntimeError("the opening handshake is not over")
+        message = messages.take()
+        while message is None:
+            if messages.closed:
+                raise self._closed_exception()
+            if self._close_held:
+                self._release_held_close()  # the application is done with what came first
+            await messages.wait()
+            message = messages.take()
+        if decode is None:
+            return message
+        return _decoded(message, decode)
+
+    async def recv_streaming(self, decode: Optional[bool] = None) -> AsyncIterator[Data]:
+        """The next message piece by piece, as its frames arrive.
+
+        A message that arrives in one frame comes as one piece. Stopping the
+        iteration early drops the rest of the message. Raises as :meth:`recv`.
+        """
+        messages = self._messages
+        if messages is None:
+            raise RuntimeError("the opening handshake is not over")
+        if self._close_held and not messages.ready():
+            self._release_held_close()
+        pieces = 0
+        async for piece in messages.stream():
+            pieces += 1
+            yield piece if decode is None else _decoded(piece, decode)
+        if not pieces:
+            raise self._closed_exception()
+
+    def __aiter__(self) -> AsyncConnection:
+        return self
+
+    async def __anext__(self) -> Data:
+        """Messages until the connection closes normally (an error close raises)."""
+        messages = self._messages
+        if messages is not None:
+            message = messages.take()  # the common case, without a second coroutine
+            if message is not None:
+                return message
+        try:
+            return await self.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    def _receive(self, data: Union[bytes, memoryview]) -> None:
+        protocol = self.protocol
+        messages = self._messages
+        assert protocol is not None and messages is not None
+        events = protocol.receive_data(data)
+        for event in events:
+            kind = type(event)
+            if kind is TextMessage or kind is BinaryMessage:
+                messages.put(event.data)  # type: ignore[union-attr]
+            elif kind is Fragment:
+                messages.put(event)  # type: ignore[arg-type]
+            elif kind is Pong:
+                self._pong_received(event.data)  # type: ignore[union-attr,arg-type]
+        if protocol.pending_input and not messages.paused:
+            # More compressed messages came in this read than one call
+            # inflates: the next batch once the loop did its other work.
+            self._loop.call_soon(self._receive_held)  # type: ignore[union-attr]
+        if protocol.state is _OPEN and not protocol.has_data_to_send():
+            return  # the common case: messages only, nothing to answer or shut down
+        if protocol.failure is not None:
+            self.logger.info(
+                "%s: failing the connection: %s", self.remote_address, protocol.failure
+            )
+        if protocol.close_pending and not self._close_held and messages.ready():
+            # The peer closed (or broke the protocol) right after sending
+            # messages: hold our close frame back until the application has
+            # dealt with them, so that its answers go out first. (Not for
+            # the start of a message that will never end: nothing answers it.)
+            self._close_held = True
+            self._start_closing_timer()
+            return
+        if not self._close_held:
+            self._flush()
+
+    def _receive_held(self) -> None:
+        protocol = self.protocol
+        if protocol is not None and protocol.pending_input and not self.transport_closed:
+            self._receive(b"")
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        protocol = self.protocol
+        if protocol is not None and protocol.pending_input:
+            self._receive(b"")  # what the last read held back comes before any new read
+            if self._messages is not None and self._messages.paused:
+                return
+        if self._reading_paused and not self.transport_closed:
+            self._reading_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    @property
+    def transport_closed(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
+    # Sending ---------------------------------------------------------------------
+
+    async def send(
+        self,
+        message: Union[Data, bytearray, memoryview, Iterable[Data], AsyncIterable[Data]],
+    ) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        An iterable or async iterable of ``str`` (or of bytes) is sent as one
+        fragmented message, a frame per item. Returns as soon as the message
+        is written to the transport, or once the transport's buffer drains
+        below ``write_limit``; a peer that reads nothing for ``write_timeout``
+        is dropped (:class:`~wscodec.ConnectionClosedError`). Raises
+        :class:`~wscodec.ConnectionClosed` once the connection is closing.
+        """
+        protocol = self.protocol
+        if protocol is None:
+            raise RuntimeError("the opening handshake is not over")
+        while self._fragmenting is not None:  # another send() is sending fragments
+            await asyncio.shield(self._fragmenting)
+        if isinstance(message, str):
+            protocol.send_text(message)
+        elif isinstance(message, _BYTES_LIKE):
+            protocol.send_binary(message)
+        elif isinstance(message, Mapping):
+            raise TypeError("cannot send a dict; use str, bytes or an iterable of them")
+        elif isinstance(message, Iterable) or hasattr(message, "__aiter__"):
+            await self._send_fragments(message)
+            return
+        else:
+            raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
+        self._flush()
+        if self._writing_paused:
+            await self._drain()
+
+    async def _send_fragments(self, fragments: Union[Iterable[Data], AsyncIterable[Data]]) -> None:
+        protocol = self.protocol
+        assert protocol is not None and self._loop is not None
+        self._fragmenting = done = self._loop.create_future()
+        text: Optional[bool] = None
+        try:
+            if isinstance(fragments, Iterable):
+                for fragment in fragments:
+                    text = await self._send_fragment(fragment, text)
+            else:
+                async for fragment in fragments:
+                    text = await self._send_fragment(fragment, text)
+            if text is not None:
+                protocol.send_continuation("" if text else b"", fin=True)
+                self._flush()
+        except BaseException:
+            if text is not None and protocol.state is _OPEN:
+                # A message cut short cannot be finished: the peer would take
+                # the next one as its continuation.
+                protocol.fail(CloseCode.INTERNAL_ERROR, "error while sending a fragmented message")
+                self._flush()
+            raise
+        finally:
+            self._fragmenting = None
+            done.set_result(None)
+
+    async def _send_fragment(self, fragment: Data, text: Optional[bool]) -> bool:
+        protocol = self.protocol
+        assert protocol is not None
+        if text is None:
+            if isinstance(fragment, str):
+                protocol.send_text(fragment, fin=False)
+            elif isinstance(fragment, _BYTES_LIKE):
+                protocol.send_binary(fragment, fin=False)
+            else:
+                raise TypeError(f"cannot send a fragment of type {type(fragment).__name__}")
+        else:
+            protocol.send_continuation(fragment, fin=False)
+        self._flush()
+        if self._writing_paused:
+            await self._drain()
+        return isinstance(fragment, str)
+
+    async def _drain(self) -> None:
+        """Wait until the transport's buffer is below ``write_limit``, at most ``write_timeout``."""
+        assert self._loop is not None
+        while self._writing_paused and not self.transport_closed:
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            try:
+                if self.write_timeout is None:
+                    await waiter
+                else:
+                    await asyncio.wait_for(asyncio.shield(waiter), self.write_timeout)
+            except asyncio.TimeoutError:
+                self.logger.info(
+                    "%s: the peer read nothing for %s s; dropping the connection",
+                    self.remote_address,
+                    self.write_timeout,
+                )
+                self.transport.abort()  # type: ignore[union-attr]
+                break
+        if self.transport_closed:
+            raise self._closed_exception()
+
+    def _flush(self) -> None:
+        """Write what the protocol wants sent, then follow the closing handshake."""
+        protocol = self.protocol
+        transport = self.transport
+        assert protocol is not None and transport is not None
+        buffers = protocol.buffers_to_send()
+        if buffers and not transport.is_closing():
+            if len(buffers) == 1:
+                transport.write(buffers[0])
+            else:
+                transport.writelines(buffers)
+        if protocol.close_sent is not None or protocol.state is not _OPEN:
+            self._closing()
+
+    async def ping(self, data: Optional[Union[str, bytes]] = None) -> Awaitable[float]:
+        """Send a ping; returns an awaitable that gives the latency (s) when its pong arrives.
+
+        ``data`` defaults to 4 random bytes. Pongs answer the pings sent
+        before them too, as RFC 6455 allows.
+        """
+        waiter = self._send_ping(data)
+        if self._writing_paused:
+            await self._drain()
+        return waiter
+
+    def _send_ping(self, data: Optional[Union[str, bytes]]) -> asyncio.Future[float]:
+        protocol = self.protocol
+        if protocol is None or self._loop is None:
+            raise RuntimeError("the opening handshake is not over")
+        if data is None:
+            payload = os.urandom(4)
+        else:
+            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        protocol.send_ping(payload)  # raises ConnectionClosed first if it must
+        # Not loop.time(): uvloop's is the time the loop iteration began.
+        self._pings.add(payload, (waiter, time.monotonic()))
+        self._flush()
+        return waiter
+
+    async def pong(self, data: Union[str, bytes] = b"") -> None:
+        """Send an unsolicited pong (a unidirectional heartbeat)."""
+        protocol = self.protocol
+        if protocol is None:
+            raise RuntimeError("the opening handshake is not over")
+        protocol.send_pong(data.encode("utf-8") if isinstance(data, str) else data)
+        self._flush()
+        if self._writing_paused:
+            await self._drain()
+
+    def _pong_received(self, payload: bytes) -> None:
+        now = time.monotonic()
+        for waiter, sent_at in self._pings.answered(payload):
+            latency = now - sent_at
+            if waiter is self._keepalive_waiter:
+                self.latency = latency
+                self._keepalive_waiter = None
+                if not self._closing_started and not self._close_held:
+                    self._schedule_keepalive()
+            if not waiter.done():
+                waiter.set_result(latency)
+
+    # Keepalive ---------------------------------------------------------------------
+
+    def _schedule_keepalive(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.ping_interval is not None and self._loop is not None:
+            self._timer = self._loop.call_later(self.ping_interval, self._keepalive)
+
+    def _keepalive(self) -> None:
+        self._timer = None
+        protocol = self.protocol
+        if protocol is None or protocol.state is not _OPEN or protocol.close_sent is not None:
+            return
+        self._keepalive_waiter = self._send_ping(None)
+        if self.ping_timeout is not None:
+            assert self._loop is not None
+            self._timer = self._loop.call_later(self.ping_timeout, self._keepalive_expired)
+
+    def _keepalive_expired(self) -> None:
+        self._timer = None
+        protocol = self.protocol
+        if protocol is None or self.transport_closed:
+            return
+        self.logger.info("%s: no pong within %s s; closing", self.remote_address, self.ping_timeout)
+        protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+        self._close_held = False
+        self._flush()
+        self.transport.abort()  # type: ignore[union-attr]
+
+    # Closing -----------------------------------------------------------------------
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Run the closing handshake and wait (up to ``close_timeout``) for it to end.
+
+        Messages already received stay available to :meth:`recv`; any that
+        arrive during the closing handshake are dropped.
+        """
+        protocol = self.protocol
+        if protocol is None:
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        if self._messages is not None:
+            self._messages.discard_new()
+        if self._close_held:
+            self._release_held_close()
+        elif protocol.state is _OPEN and protocol.close_sent is None and not self.transport_closed:
+            protocol.send_close(code, reason)
+            self._flush()
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed (the TCP connection too)."""
+        assert self._lost is not None
+        if self._close_held:
+            self._release_held_close()  # the application is done with what came first
+        await asyncio.shield(self._lost)
+
+    def _release_held_close(self) -> None:
+        if self._close_held:
+            self._close_held = False
+            if not self.transport_closed:
+                self._flush()
+
+    def _closing(self) -> None:
+        """Our close frame is out: shut TCP as RFC 6455 asks, within ``close_timeout``."""
+        protocol = self.protocol
+        transport = self.transport
+        assert protocol is not None and transport is not None
+        if protocol.state is _CLOSED or protocol.failure is not None:
+            self._shut_write()
+        if not self._closing_started:
+            self._closing_started = True
+            if self._messages is not None:
+                self._messages.discard_new()  # nothing may stop us reading the peer's close
+            self._start_closing_timer()
+
+    def _shut_write(self) -> None:
+        """Half-close (the server closes TCP first, RFC 6455 7.1.1); the peer's FIN follows."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._write_shut:
+            return
+        if self.is_client and self.protocol is not None and self.protocol.failure is None:
+            return  # a client waits for the server to close TCP first
+        self._write_shut = True
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
+    def _start_closing_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.close_timeout is not None and self._loop is not None:
+            self._timer = self._loop.call_later(self.close_timeout, self._closing_expired)
+
+    def _closing_expired(self) -> None:
+        self._timer = None
+        if self._close_held:
+            self._release_held_close()
+            return  # and the closing handshake gets its own close_timeout
+        if self.transport is not None:
+            self.transport.abort()
+
+    is_client = False
+
+    # State -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> Optional[State]:
+        """:class:`~wscodec.protocol.State`; None until the opening handshake is over."""
+        return None if self.protocol is None else self.protocol.state
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The peer's close code (1005: none given, 1006: no close frame), once closed."""
+        return None if self.protocol is None else self.protocol.close_code
+
+    @property
+    def close_reason(self) -> Optional[str]:
+        return None if self.protocol is None else self.protocol.close_reason
+
+    def _closed_exception(self) -> ConnectionClosed:
+        if self.protocol is None:
+            return ConnectionClosedError(CloseCode.ABNORMAL_CLOSURE, "")
+        return self.protocol.close_exception()
+
+
+def _decoded(message: Data, decode: bool) -> Data:
+    if decode:
+        return message if isinstance(message, str) else message.decode("utf-8")
+    return message.encode("utf-8") if isinstance(message, str) else message
