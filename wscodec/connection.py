@@ -115,6 +115,44 @@ class Connection:
         (``max_message_size``, ``max_fragments``) still apply to the whole.
     """
 
+    # Slots, not a __dict__: every open connection of every flavour holds one.
+    __slots__ = (
+        "__weakref__",
+        "_codec",
+        "_compressed",
+        "_decoder",
+        "_fragment_count",
+        "_fragments",
+        "_held",
+        "_held_error",
+        "_held_start",
+        "_inflated",
+        "_mask_position",
+        "_masks",
+        "_message_opcode",
+        "_message_size",
+        "_outgoing",
+        "_parser",
+        "_pending_close",
+        "_scattered",
+        "_sending",
+        "_streaming",
+        "_utf8",
+        "_validated",
+        "auto_pong",
+        "close_received",
+        "close_sent",
+        "deflate",
+        "eof_received",
+        "failure",
+        "fragment_size",
+        "max_fragments",
+        "max_message_size",
+        "role",
+        "state",
+        "stream_fragments",
+    )
+
     def __init__(
         self,
         role: Role,

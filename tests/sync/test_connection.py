@@ -16,15 +16,24 @@ from tests.helpers import running_server
 from wscodec import ConnectionClosedOK, connect
 
 
+class RecordingParser:
+    """A frame parser that records the thread of every call to feed()."""
+
+    def __init__(self, parser, threads):
+        self._parser = parser
+        self._threads = threads
+
+    def feed(self, data):
+        self._threads.append(threading.current_thread().name)
+        return self._parser.feed(data)
+
+    def __getattr__(self, name):
+        return getattr(self._parser, name)
+
+
 def record_reading_threads(connection, threads):
-    """Wrap the sans-I/O connection so that every thread feeding it bytes is recorded."""
-    receive_data = connection.protocol.receive_data
-
-    def recording(data):
-        threads.append(threading.current_thread().name)
-        return receive_data(data)
-
-    connection.protocol.receive_data = recording
+    """Wrap the sans-I/O connection's parser so that every thread feeding it bytes is recorded."""
+    connection.protocol._parser = RecordingParser(connection.protocol._parser, threads)
 
 
 def test_messages_are_read_in_the_thread_that_waits_in_recv():

@@ -40,6 +40,8 @@ _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 class ClientConnection(AsyncConnection):
     """The client side of a connection, as returned by :func:`connect`."""
 
+    __slots__ = ("_compression", "_key", "_protocol_options", "_reader", "_subprotocols", "opened")
+
     is_client = True
 
     def __init__(

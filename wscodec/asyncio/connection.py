@@ -69,6 +69,42 @@ class AsyncConnection(asyncio.BufferedProtocol):
     ping), ``remote_address`` and ``local_address``.
     """
 
+    # Slots, not a __dict__: an idle connection's size is what 10,000 of them cost.
+    __slots__ = (
+        "__weakref__",
+        "_buffer",
+        "_close_held",
+        "_closing_started",
+        "_drain_waiters",
+        "_fragmenting",
+        "_high",
+        "_keepalive_waiter",
+        "_loop",
+        "_lost",
+        "_low",
+        "_messages",
+        "_pings",
+        "_reading_paused",
+        "_timer",
+        "_write_shut",
+        "_writing_paused",
+        "close_timeout",
+        "id",
+        "latency",
+        "local_address",
+        "logger",
+        "ping_interval",
+        "ping_timeout",
+        "protocol",
+        "remote_address",
+        "request",
+        "response",
+        "subprotocol",
+        "transport",
+        "write_limit",
+        "write_timeout",
+    )
+
     def __init__(
         self,
         *,

@@ -16,8 +16,7 @@ application reads waits in TCP, not in our memory. The one exception: while
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from typing import AsyncIterator, Callable, Deque, List, Optional, Tuple, Union
+from typing import AsyncIterator, Callable, List, Optional, Tuple, Union
 
 from ..received import Fragment
 
@@ -53,6 +52,22 @@ class MessageQueue:
     :param resume: called when, after a pause, ``low`` items or fewer wait.
     """
 
+    __slots__ = (
+        "_discarding",
+        "_finals",
+        "_items",
+        "_loop",
+        "_pause",
+        "_reading",
+        "_resume",
+        "_skipping",
+        "_waiter",
+        "closed",
+        "high",
+        "low",
+        "paused",
+    )
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
@@ -66,7 +81,9 @@ class MessageQueue:
         self._resume = resume
         self.high = high
         self.low = low
-        self._items: Deque[_Item] = deque()
+        # A list, not a deque: an empty deque takes 600 bytes, and the queue
+        # is short (max_queue, plus what one read completes).
+        self._items: List[_Item] = []
         self._finals = 0  # final Fragments queued: each ends one fragmented message
         self._waiter: Optional[asyncio.Future[None]] = None
         self._reading = False  # a coroutine is in recv_streaming()
@@ -127,7 +144,7 @@ class MessageQueue:
             return None
         message = items[0]
         if type(message) is not Fragment:
-            items.popleft()
+            items.pop(0)
         elif self._finals:
             message = self._join_fragments()
         else:
@@ -152,7 +169,7 @@ class MessageQueue:
         items = self._items
         pieces: List[Union[str, bytes]] = []
         while True:
-            fragment: Fragment = items.popleft()  # type: ignore[assignment]
+            fragment: Fragment = items.pop(0)  # type: ignore[assignment]
             pieces.append(fragment.data)
             if fragment.final:
                 self._finals -= 1
@@ -178,7 +195,7 @@ class MessageQueue:
                 await self.wait()
             first = items[0]
             if type(first) is not Fragment:
-                items.popleft()
+                items.pop(0)
                 self._taken()
                 finished = True
                 yield first  # type: ignore[misc]
@@ -188,7 +205,7 @@ class MessageQueue:
                     if self.closed:
                         return
                     await self.wait()
-                fragment: Fragment = items.popleft()  # type: ignore[assignment]
+                fragment: Fragment = items.pop(0)  # type: ignore[assignment]
                 started = True
                 if fragment.final:
                     self._finals -= 1
@@ -206,7 +223,7 @@ class MessageQueue:
         """Drop the queued fragments of a message whose reader stopped halfway."""
         items = self._items
         while items and type(items[0]) is Fragment:
-            fragment: Fragment = items.popleft()  # type: ignore[assignment]
+            fragment: Fragment = items.pop(0)  # type: ignore[assignment]
             if fragment.final:
                 self._finals -= 1
                 self._taken()

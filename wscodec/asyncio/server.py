@@ -60,6 +60,8 @@ def basic_response(status: int, text: str = "", headers: Any = None) -> Response
 class ServerConnection(AsyncConnection):
     """The server side of a connection, as passed to the handler."""
 
+    __slots__ = ("_reader", "handler_task", "server")
+
     def __init__(self, server: Server) -> None:
         super().__init__(**server.connection_options)  # type: ignore[arg-type]
         self.server = server
