@@ -156,22 +156,12 @@ async def serve_websockets_asyncio(kind: str, lifetime: float) -> None:
         await async_wait_for_stop(lifetime)
 
 
-async def serve_wscodec_asyncio(kind: str, lifetime: float) -> None:
-    from wscodec.asyncio import serve
-
-    async def echo(connection: Any) -> None:
-        async for message in connection:
-            await connection.send(message)
-
-    async with serve(
-        echo, "127.0.0.1", 0, compression=None, ping_interval=None, max_size=None
-    ) as server:
-        announce(server.sockets[0].getsockname()[1])
-        await async_wait_for_stop(lifetime)
-
-
-async def serve_picows_websockets(kind: str, lifetime: float) -> None:
-    from picows.websockets import serve
+async def serve_websockets_api(kind: str, lifetime: float) -> None:
+    """wscodec.asyncio or picows.websockets: the websockets asyncio API."""
+    if kind == "wscodec-asyncio":
+        from wscodec.asyncio import serve
+    else:
+        from picows.websockets import serve  # type: ignore[no-redef]
 
     async def echo(connection: Any) -> None:
         async for message in connection:
@@ -238,8 +228,8 @@ SERVERS: Dict[str, Callable[[bool, float], Any]] = {
     "websockets-asyncio": serve_websockets_asyncio,
     "aiohttp": serve_aiohttp,
     "picows": serve_picows,
-    "wscodec-asyncio": serve_wscodec_asyncio,
-    "picows-websockets": serve_picows_websockets,
+    "wscodec-asyncio": serve_websockets_api,
+    "picows-websockets": serve_websockets_api,
 }
 
 

@@ -18,19 +18,16 @@ from wscodec import ConnectionClosed, WebSocketError, connect
 
 # Group 9 sends messages of up to 16 MiB; leave room.
 MAX_SIZE = 64 * 2**20
+# The client's options in every case, for both client flavours.
+CASE_OPTIONS = dict(
+    max_size=MAX_SIZE, open_timeout=30, close_timeout=5, ping_interval=None, max_queue=64
+)
 
 
 def run_case(base: str, position: int, agent: str) -> None:
     uri = f"{base}/runCase?case={position}&agent={agent}"
     try:
-        with connect(
-            uri,
-            max_size=MAX_SIZE,
-            open_timeout=30,
-            close_timeout=5,
-            ping_interval=None,
-            max_queue=64,
-        ) as connection:
+        with connect(uri, **CASE_OPTIONS) as connection:  # type: ignore[arg-type]
             for message in connection:
                 connection.send(message)
     except ConnectionClosed:
@@ -44,14 +41,7 @@ async def run_case_asyncio(base: str, position: int, agent: str) -> None:
 
     uri = f"{base}/runCase?case={position}&agent={agent}"
     try:
-        async with connect_asyncio(
-            uri,
-            max_size=MAX_SIZE,
-            open_timeout=30,
-            close_timeout=5,
-            ping_interval=None,
-            max_queue=64,
-        ) as connection:
+        async with connect_asyncio(uri, **CASE_OPTIONS) as connection:  # type: ignore[arg-type]
             async for message in connection:
                 await connection.send(message)
     except ConnectionClosed:
