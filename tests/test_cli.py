@@ -225,7 +225,7 @@ def test_demo_serves_page_and_chat_then_ctrl_c_closes_with_1001():
         assert "shutting down: closing 1 connection(s) with 1001" in demo.output()
 
 
-@pytest.mark.parametrize("flags", [(), ("--events",)])
+@pytest.mark.parametrize("flags", [(), ("--events",), ("--asyncio",), ("--uvloop",)])
 def test_echo_server_echoes_then_sigterm_closes_with_1001(flags):
     with running("echo", "--port", "0", *flags) as server:
         port = int(server.wait_for(r"echo server on ws://127\.0\.0\.1:(\d+)/").group(1))
@@ -240,13 +240,13 @@ def test_echo_server_echoes_then_sigterm_closes_with_1001(flags):
             assert client.close_code == 1001
 
 
-@pytest.mark.parametrize("command", ["demo", "echo"])
+@pytest.mark.parametrize("command", [["demo"], ["echo"], ["echo", "--asyncio"]])
 def test_port_in_use_is_one_line_and_exit_1(command):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run(command, "--port", str(port))
+        result = run(*command, "--port", str(port))
     assert result.returncode == 1
     line = one_error_line(result.stderr)
     assert line == f"wscodec: error: cannot listen on 127.0.0.1:{port}: address already in use"

@@ -266,8 +266,8 @@ def run_asyncio_server(
         port = server.sockets[0].getsockname()[1]
         flavour = "uvloop" if args.uvloop else "asyncio"
         print(
-            f"wscodec {__version__} {kind} ({flavour}) on ws://{url_host(args.host)}:{port}/,"
-            f" backend: {_backend.BACKEND}"
+            f"wscodec {__version__} {kind} on ws://{url_host(args.host)}:{port}/,"
+            f" backend: {_backend.BACKEND}, event loop: {flavour}"
         )
         print("press Ctrl-C to stop", flush=True)
         await stop

@@ -497,3 +497,32 @@ def test_connection_attributes(run):
             assert ws.close_code == 1000
 
     run(main)
+
+
+def test_tls_both_ways(run):
+    """wss:// between our server and our client, and our server with websockets' client."""
+    import ssl
+
+    import trustme
+    import websockets.asyncio.client
+
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    large = b"\x01" * (2**20)
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, ssl=server_context) as server:
+            uri = f"wss://127.0.0.1:{port_of(server)}/"
+            async with connect(uri, ssl=client_context) as ws:
+                await ws.send("over TLS")
+                assert await ws.recv() == "over TLS"
+                await ws.send(large)
+                assert await ws.recv() == large
+            async with websockets.asyncio.client.connect(uri, ssl=client_context) as ws:
+                await ws.send("websockets over TLS")
+                assert await ws.recv() == "websockets over TLS"
+
+    run(main)
