@@ -526,3 +526,74 @@ def test_tls_both_ways(run):
                 assert await ws.recv() == "websockets over TLS"
 
     run(main)
+
+
+class FakeTransport:
+    """A transport that records writes: for the data_received() path, without a socket."""
+
+    def __init__(self):
+        self.written = bytearray()
+        self.closing = False
+
+    def get_extra_info(self, name, default=None):
+        return ("127.0.0.1", 1) if name in ("peername", "sockname") else default
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        pass
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def write(self, data):
+        self.written += data
+
+    def writelines(self, buffers):
+        for data in buffers:
+            self.written += data
+
+    def is_closing(self):
+        return self.closing
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+    def can_write_eof(self):
+        return True
+
+    def write_eof(self):
+        pass
+
+    def close(self):
+        self.closing = True
+
+    def abort(self):
+        self.closing = True
+
+
+def test_transports_that_do_not_buffer_use_data_received(run):
+    """The proactor loop and some TLS transports call data_received(): same messages."""
+    from wscodec.asyncio.client import ClientConnection
+    from wscodec.handshake import HTTPReader, Request, accept, build_request
+
+    async def main():
+        request, key = build_request("127.0.0.1", 1)
+        connection = ClientConnection(
+            request, key, subprotocols=None, compression=None, protocol_options={}
+        )
+        transport = FakeTransport()
+        connection.connection_made(transport)
+        sent = HTTPReader("request").feed(bytes(transport.written))
+        assert isinstance(sent, Request)
+        response = accept(sent).response.serialize()
+        frames = encode_frame(Opcode.TEXT, b"one") + encode_frame(Opcode.BINARY, b"two")
+        stream = response + frames
+        for start in range(0, len(stream), 7):  # in small pieces, as a transport may
+            connection.data_received(stream[start : start + 7])
+        await asyncio.wait_for(connection.opened, 1)
+        assert await connection.recv() == "one"
+        assert await connection.recv() == b"two"
+
+    run(main)
