@@ -597,3 +597,41 @@ def test_transports_that_do_not_buffer_use_data_received(run):
         assert await connection.recv() == b"two"
 
     run(main)
+
+
+def test_broadcast_encodes_once_and_skips_a_peer_that_does_not_keep_up(run, caplog):
+    from wscodec.asyncio import broadcast
+
+    connected = []
+
+    async def handler(websocket):
+        connected.append(websocket)
+        await websocket.wait_closed()
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, compression=None, write_limit=2**16) as server:
+            port = port_of(server)
+            readers = [await connect(f"ws://127.0.0.1:{port}/") for _ in range(10)]
+            loop = asyncio.get_running_loop()
+            stuck = await loop.run_in_executor(None, raw_handshake, port)  # never reads
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            while len(connected) < 11:
+                await asyncio.sleep(0.01)
+            port_of_stuck = stuck.getsockname()[1]
+            slow = next(c for c in connected if c.remote_address[1] == port_of_stuck)
+            for _ in range(16000):  # fill the socket buffers, then the transport's
+                if slow.transport.get_write_buffer_size() > 2**16:
+                    break
+                slow.transport.write(b"\x82\x7e\x10\x00" + b"\0" * 4096)
+                await asyncio.sleep(0)
+            sent = broadcast(connected, "to everyone")
+            for ws in readers:
+                assert await asyncio.wait_for(ws.recv(), 5) == "to everyone"
+                await ws.close()
+            stuck.close()
+            return sent
+
+    with caplog.at_level(logging.WARNING, logger="wscodec.asyncio"):
+        sent = run(main)
+    assert sent == 10
+    assert any("skipped 1 connections" in r.getMessage() for r in caplog.records)
