@@ -356,8 +356,10 @@ def accept(
     if "upgrade" not in headers.tokens("Connection"):
         raise InvalidRequest(426, "missing Connection: Upgrade header", upgrade_headers)
     keys = headers.get_all("Sec-WebSocket-Key")
+    if not keys:
+        raise InvalidRequest(400, "missing Sec-WebSocket-Key header")
     if len(keys) != 1 or not _valid_key(keys[0]):
-        raise InvalidRequest(400, "missing or invalid Sec-WebSocket-Key header")
+        raise InvalidRequest(400, "invalid Sec-WebSocket-Key header")
     if headers.get_all("Sec-WebSocket-Version") != ["13"]:
         raise InvalidRequest(
             426, "unsupported WebSocket version; expected 13", [("Sec-WebSocket-Version", "13")]

@@ -156,7 +156,10 @@ class AsyncConnection(asyncio.BufferedProtocol):
         self._lost = loop.create_future()
         self.remote_address = transport.get_extra_info("peername")
         self.local_address = transport.get_extra_info("sockname")
-        transport.set_write_buffer_limits(high=self.write_limit)  # type: ignore[attr-defined]
+        # Absent from transports without flow control (test doubles, some wrappers).
+        set_limits = getattr(transport, "set_write_buffer_limits", None)
+        if set_limits is not None:
+            set_limits(high=self.write_limit)
         self._buffer = _read_buffer()  # this thread's: the loop calls us from it
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -352,7 +355,16 @@ class AsyncConnection(asyncio.BufferedProtocol):
 
     @property
     def transport_closed(self) -> bool:
-        return self.transport is None or self.transport.is_closing()
+        lost = self._lost
+        return (
+            self.transport is None
+            or self.transport.is_closing()
+            or (lost is not None and lost.done())
+        )
+
+    def _abort(self) -> None:
+        """Drop the TCP connection now, with whatever it has not sent."""
+        self.transport.abort()  # type: ignore[union-attr]
 
     # Sending ---------------------------------------------------------------------
 
@@ -449,7 +461,7 @@ class AsyncConnection(asyncio.BufferedProtocol):
                     self.remote_address,
                     self.write_timeout,
                 )
-                self.transport.abort()  # type: ignore[union-attr]
+                self._abort()
                 break
         if self.transport_closed:
             raise self._closed_exception()
@@ -544,7 +556,7 @@ class AsyncConnection(asyncio.BufferedProtocol):
         protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
         self._close_held = False
         self._flush()
-        self.transport.abort()  # type: ignore[union-attr]
+        self._abort()
 
     # Closing -----------------------------------------------------------------------
 
@@ -557,7 +569,7 @@ class AsyncConnection(asyncio.BufferedProtocol):
         protocol = self.protocol
         if protocol is None:
             if self.transport is not None:
-                self.transport.abort()
+                self._abort()
             return
         if self._messages is not None:
             self._messages.discard_new()
@@ -619,7 +631,7 @@ class AsyncConnection(asyncio.BufferedProtocol):
             self._release_held_close()
             return  # and the closing handshake gets its own close_timeout
         if self.transport is not None:
-            self.transport.abort()
+            self._abort()
 
     is_client = False
 
