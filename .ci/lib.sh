@@ -78,6 +78,7 @@ install_python_environment() {
     "$python" -m venv .venv-ci
     .venv-ci/bin/python -m pip install -q -e '.[dev]'
     .venv-ci/bin/python -m pip install -q -e '.[peers]'
+    .venv-ci/bin/python -m pip install -q -e '.[uvicorn-suite]'
 }
 
 # Enter .venv-ci and require what the installs put there.
@@ -108,6 +109,14 @@ test_suite() {
     else
         WSCODEC_REQUIRE_EXTENSION=1 python -m pytest
     fi
+}
+
+# uvicorn's own WebSocket tests (from its sdist) against wscodec.asgi.uvicorn,
+# on both backends: each test that passes with uvicorn's websockets-sansio
+# class must pass with ours, or be excused in tests/asgi/uvicorn_excused.txt.
+uvicorn_suite() {
+    WSCODEC_REQUIRE_EXTENSION=1 python -m tests.asgi.uvicorn_suite
+    WSCODEC_NO_EXTENSIONS=1 python -m tests.asgi.uvicorn_suite
 }
 
 benchmark_smoke_runs() {

@@ -157,6 +157,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where sdists are kept")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     options = parser.parse_args(argv)
+    import wscodec
+
+    print(f"wscodec {wscodec.__version__}, backend: {wscodec.BACKEND}", flush=True)
+    if os.environ.get("WSCODEC_REQUIRE_EXTENSION") == "1" and wscodec.BACKEND != "cython":
+        print("FAIL: WSCODEC_REQUIRE_EXTENSION=1 but the compiled backend did not load")
+        return 1
     root = fetch_sdist(options.cache)
     outcomes = run_suite(root, options.pytest_args)
     return compare(outcomes, read_excused())
