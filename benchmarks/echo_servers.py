@@ -15,7 +15,9 @@ kernels never releasing the GIL, to measure what releasing it is worth.
 selector loop) with the compiled backend; ``wscodec-asyncio`` is
 :mod:`wscodec.asyncio`'s server. ``picows`` is picows' low-level listener
 (callbacks, no tasks), ``picows-websockets`` its compiled copy of the
-websockets asyncio API. Every asyncio server runs on uvloop when it is
+websockets asyncio API. ``uvicorn-IMPL`` and ``starlette-IMPL`` are a bare
+ASGI echo app and a Starlette endpoint under uvicorn with ``--ws IMPL``
+(``benchmarks/asgi_apps.py``). Every asyncio server runs on uvloop when it is
 installed; the others named ``wscodec`` are the threaded server.
 """
 
@@ -26,6 +28,8 @@ import asyncio
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
+
+from .asgi_apps import KINDS as ASGI_KINDS
 
 KINDS = (
     "wscodec",
@@ -39,6 +43,7 @@ KINDS = (
     "aiohttp",
     "picows",
     "picows-websockets",
+    *ASGI_KINDS,
 )
 
 
@@ -218,6 +223,16 @@ async def serve_picows(kind: str, lifetime: float) -> None:
     server.close()
 
 
+async def serve_asgi(kind: str, lifetime: float) -> None:
+    from .asgi_apps import start
+
+    server, port = await start(kind)
+    announce(port)
+    await async_wait_for_stop(lifetime)
+    server.should_exit = True
+    await server.task
+
+
 SERVERS: Dict[str, Callable[[bool, float], Any]] = {
     "wscodec": serve_wscodec,
     "wscodec-events": serve_wscodec_events,
@@ -230,6 +245,7 @@ SERVERS: Dict[str, Callable[[bool, float], Any]] = {
     "picows": serve_picows,
     "wscodec-asyncio": serve_websockets_api,
     "picows-websockets": serve_websockets_api,
+    **{kind: serve_asgi for kind in ASGI_KINDS},
 }
 
 

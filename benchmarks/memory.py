@@ -32,6 +32,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from wscodec import FrameParser, Opcode, encode_frame
 
 SERVERS = ("wscodec-asyncio", "websockets-asyncio", "picows-websockets", "aiohttp", "picows")
+# The bare ASGI echo under uvicorn with each --ws (benchmarks/asgi_apps.py).
+ASGI_SERVERS = ("uvicorn-wscodec", "uvicorn-websockets-sansio", "uvicorn-wsproto")
 COMPRESSION = ("off", "default")
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _MESSAGE = b"x" * 64
@@ -58,7 +60,11 @@ async def _serve(kind: str, compression: str, trace: bool) -> None:
         async for message in connection:
             await connection.send(message)
 
-    if kind in ("wscodec-asyncio", "websockets-asyncio", "picows-websockets"):
+    if kind in ASGI_SERVERS:
+        from .asgi_apps import start
+
+        _, port = await start(kind, compression=compress, backlog=4096)
+    elif kind in ("wscodec-asyncio", "websockets-asyncio", "picows-websockets"):
         if kind == "wscodec-asyncio":
             from wscodec.asyncio import serve
         elif kind == "websockets-asyncio":
@@ -119,7 +125,7 @@ async def _serve(kind: str, compression: str, trace: bool) -> None:
 
 def serve_main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory --serve")
-    parser.add_argument("kind", choices=SERVERS)
+    parser.add_argument("kind", choices=SERVERS + ASGI_SERVERS)
     parser.add_argument("compression", choices=COMPRESSION)
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args(argv)
@@ -264,7 +270,7 @@ def available() -> Tuple[List[str], Dict[str, str]]:
     import importlib.util
 
     kinds, notes = [], {}
-    for kind in SERVERS:
+    for kind in SERVERS + ASGI_SERVERS:
         module = {"websockets-asyncio": "websockets", "picows-websockets": "picows"}.get(
             kind, kind.split("-")[0]
         )
@@ -311,15 +317,21 @@ def run(args: argparse.Namespace) -> int:
                 value = by[compression][key]
                 cells.append("-" if value is None else f"{value / 1024:.1f}")
         print(f"| {kind} | " + " | ".join(cells) + " |")
-    reference = results.get("websockets-asyncio")
-    ours = results.get("wscodec-asyncio")
-    if reference and ours:
-        print()
-        for compression in COMPRESSION:
-            for key in ("traced", "rss"):
-                a, b = ours[compression][key], reference[compression][key]
-                if a is not None and b:
-                    print(f"wscodec / websockets, {key}, compression {compression}: {a / b:.2f}x")
+    for ours_kind, reference_kind in (
+        ("wscodec-asyncio", "websockets-asyncio"),
+        ("uvicorn-wscodec", "uvicorn-websockets-sansio"),
+    ):
+        reference, ours = results.get(reference_kind), results.get(ours_kind)
+        if reference and ours:
+            print()
+            for compression in COMPRESSION:
+                for key in ("traced", "rss"):
+                    a, b = ours[compression][key], reference[compression][key]
+                    if a is not None and b:
+                        print(
+                            f"{ours_kind} / {reference_kind}, {key}, "
+                            f"compression {compression}: {a / b:.2f}x"
+                        )
     for kind, why in notes.items():
         print(f"{kind}: {why}")
     if args.json:

@@ -26,6 +26,7 @@ from typing import IO, Any, Dict, List, Optional, Tuple
 
 import wscodec
 
+from .asgi_apps import KINDS as ASGI_KINDS
 from .codec_suite import human
 from .machine import machine
 
@@ -44,6 +45,9 @@ ORDER = (
 # Only when asked for (--servers): the compiled backend with GIL-holding
 # kernels, and with its threads under the default scheduling policy.
 EXTRA = ("wscodec-gil", "wscodec-nobatch")
+# With --asgi instead: ASGI apps under uvicorn, against its default --ws.
+ASGI = ASGI_KINDS
+ASGI_REFERENCE = "uvicorn-websockets-sansio"
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -51,7 +55,7 @@ def available() -> Tuple[List[str], Dict[str, str]]:
     """The server kinds this interpreter can run, and why the others are left out."""
     kinds: List[str] = []
     notes: Dict[str, str] = {}
-    for kind in ORDER + EXTRA:
+    for kind in ORDER + EXTRA + ASGI:
         if (
             kind in ("wscodec", "wscodec-events", "wscodec-asyncio", *EXTRA)
             and wscodec.BACKEND != "cython"
@@ -61,6 +65,8 @@ def available() -> Tuple[List[str], Dict[str, str]]:
         module = {"websockets-sync": "websockets", "websockets-asyncio": "websockets"}.get(
             kind, kind.split("-")[0]
         )
+        if kind in ASGI:
+            module = "starlette" if kind.startswith("starlette") else "uvicorn"
         if importlib.util.find_spec(module) is None:
             notes[kind] = "not installed"
             continue
@@ -155,18 +161,18 @@ def median(values: List[Optional[float]]) -> Optional[float]:
 
 def run(args: argparse.Namespace) -> int:
     kinds, notes = available()
+    reference = ASGI_REFERENCE if args.asgi else REFERENCE
     if args.servers:
         wanted = args.servers.split(",")
-        unknown = [k for k in wanted if k not in ORDER + EXTRA]
+        unknown = [k for k in wanted if k not in ORDER + EXTRA + ASGI]
         if unknown:
-            print(f"unknown servers: {unknown}; choose from {ORDER + EXTRA}", file=sys.stderr)
+            choices = ORDER + EXTRA + ASGI
+            print(f"unknown servers: {unknown}; choose from {choices}", file=sys.stderr)
             return 2
-        kinds = [k for k in kinds if k in wanted]
-        notes = {k: v for k, v in notes.items() if k in wanted}
     else:
-        kinds = [k for k in kinds if k not in EXTRA]
-        for kind in EXTRA:
-            notes.pop(kind, None)
+        wanted = list(ASGI if args.asgi else ORDER)
+    kinds = [k for k in kinds if k in wanted]
+    notes = {k: v for k, v in notes.items() if k in wanted}
     if args.quick:
         seconds, warmup, repeat = 0.25, 0.1, 1
         sizes = [256, 1 << 20]
@@ -222,11 +228,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for server in servers.values():
             server.stop()
-    rows = summarise(samples, kinds, cells)
+    rows = summarise(samples, kinds, cells, reference)
 
     report = {
         "machine": machine(),
         "servers": notes,
+        "reference": reference,
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "seconds_per_cell": seconds,
@@ -245,11 +252,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summarise(
-    samples: Dict[Tuple[str, int, int], List[Dict]], kinds: List[str], cells: List[Tuple[int, int]]
+    samples: Dict[Tuple[str, int, int], List[Dict]],
+    kinds: List[str],
+    cells: List[Tuple[int, int]],
+    reference_kind: str = REFERENCE,
 ) -> List[Dict[str, Any]]:
     rows: List[Dict[str, Any]] = []
     for clients, size in cells:
-        reference = samples.get((REFERENCE, clients, size))
+        reference = samples.get((reference_kind, clients, size))
         reference_rate = median([r["round_trips_per_s"] for r in reference]) if reference else None
         for kind in kinds:
             runs = samples.get((kind, clients, size))
@@ -290,8 +300,9 @@ def print_table(report: Dict[str, Any]) -> None:
         "MB/s = payload one way; CPU in cores (1.00 = one core busy)"
     )
     header = (
-        f"{'server':19} {'clients':>7} {'size':>7} {'round trips/s':>13} {'MB/s':>8} "
-        f"{'vs ' + REFERENCE:>18} {'server CPU':>10} {'loadgen CPU':>11} {'machine':>7}"
+        f"{'server':26} {'clients':>7} {'size':>7} {'round trips/s':>13} {'MB/s':>8} "
+        f"{'vs ' + report['reference']:>29} {'server CPU':>10} {'loadgen CPU':>11} "
+        f"{'machine':>7}"
     )
     print()
     print(header)
@@ -303,9 +314,9 @@ def print_table(report: Dict[str, Any]) -> None:
         previous = (row["clients"], row["size"])
         ratio = row["ratio_to_reference"]
         print(
-            f"{row['server']:19} {row['clients']:7d} {human(row['size']):>7} "
+            f"{row['server']:26} {row['clients']:7d} {human(row['size']):>7} "
             f"{row['round_trips_per_s']:13.0f} {row['mb_per_s']:8.1f} "
-            f"{'' if ratio is None else f'{ratio:.2f}x':>18} "
+            f"{'' if ratio is None else f'{ratio:.2f}x':>29} "
             f"{cores(row['server_cpu_cores']):>10} {cores(row['loadgen_cpu_cores']):>11} "
             f"{cores(row['machine_busy_cores']):>7}"
         )
@@ -330,4 +341,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="interleaved repeats (median)")
     parser.add_argument("--clients", default="1,50", help="client counts (1,50)")
     parser.add_argument("--sizes", default="256,8192,1048576", help="message sizes in bytes")
-    parser.add_argument("--servers", help="comma-separated subset of: " + ",".join(ORDER + EXTRA))
+    parser.add_argument(
+        "--asgi",
+        action="store_true",
+        help="ASGI apps under uvicorn (bare echo, Starlette endpoint) with each --ws, "
+        f"against {ASGI_REFERENCE}, instead of the WebSocket servers",
+    )
+    parser.add_argument(
+        "--servers", help="comma-separated subset of: " + ",".join(ORDER + EXTRA + ASGI)
+    )
