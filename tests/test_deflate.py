@@ -280,6 +280,25 @@ def test_round_trips_across_many_messages(context_takeover, fragment_size):
     assert compressed_size < raw_size / (3 if context_takeover else 1.01)
 
 
+@pytest.mark.parametrize("fragment_size", [None, 7])
+def test_without_context_takeover_no_zlib_stream_is_held_between_messages(fragment_size):
+    """What an idle connection holds: nothing of zlib in a direction without context."""
+    options = DeflateOptions(server_no_context_takeover=True, client_no_context_takeover=True)
+    server, client = pair(options, options, fragment_size)
+    takeover, _ = pair(fragment_size=fragment_size)
+    for text in chat_messages(3):
+        client.send_text(text)
+        assert server.receive_data(client.data_to_send()) == [TextMessage(text)]
+        server.send_text(text)
+        assert client.receive_data(server.data_to_send()) == [TextMessage(text)]
+        takeover.send_text(text)
+        takeover.data_to_send()
+    for connection in (server, client):
+        assert connection.deflate._compressor is None
+        assert connection.deflate._decompressor is None
+    assert takeover.deflate._compressor is not None  # kept: the next message refers to it
+
+
 def test_window_of_8_bits_round_trips():
     options = DeflateOptions(server_max_window_bits=8, client_max_window_bits=8)
     server, client = pair(options, options)

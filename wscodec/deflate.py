@@ -10,6 +10,7 @@ about 40 KiB with zlib's own state; the decompressor needs a window of the
 size the peer uses, at most 32 KiB (15 bits), about 40 KiB with its state.
 So roughly 80 KiB in all, and no more than that however large the messages:
 inflated output is produced in bounded steps and capped by ``max_size``.
+A direction without context takeover holds no zlib stream between messages.
 """
 
 from __future__ import annotations
@@ -162,12 +163,17 @@ class PerMessageDeflate:
 
     def compress(self, data: Union[bytes, bytearray, memoryview]) -> bytes:
         """One whole message, compressed as RFC 7692 section 7.2.1 describes."""
-        if self._compressor is None or self.local_no_context_takeover:
+        compressor = self._compressor
+        if compressor is None:
             # zlib cannot compress with an 8-bit window; a 9-bit one never
             # references more than 250 bytes back, which an 8-bit window covers.
             bits = max(self.local_max_window_bits, 9)
-            self._compressor = zlib.compressobj(self.level, zlib.DEFLATED, -bits, self.mem_level)
-        compressed = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+            compressor = zlib.compressobj(self.level, zlib.DEFLATED, -bits, self.mem_level)
+            if not self.local_no_context_takeover:
+                # Kept for the next message's context; without context
+                # takeover an idle connection holds no compressor at all.
+                self._compressor = compressor
+        compressed = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
         if compressed.endswith(_TAIL):
             compressed = compressed[:-4]
         return compressed
@@ -213,6 +219,8 @@ class PerMessageDeflate:
             raise ProtocolError(
                 CloseCode.INVALID_DATA, f"invalid compressed data: {error}"
             ) from None
+        if final and self.remote_no_context_takeover:
+            self._decompressor = None  # the next message starts afresh: hold nothing meanwhile
         return b"".join(pieces)
 
 

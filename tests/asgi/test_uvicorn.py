@@ -391,3 +391,20 @@ def test_both_of_uvicorns_http_protocols_hand_over(run, http):
                 assert await ws.recv() == "over"
 
     run(main)
+
+
+def test_compression_is_agreed_without_server_context_and_holds_no_compressor(run):
+    async def main():
+        async with serving(starlette_app) as server:
+            async with websockets.connect(url(server, "/echo")) as ws:
+                agreed = ws.response.headers["Sec-WebSocket-Extensions"]
+                for text in ["hello, hello, hello"] * 3:
+                    await ws.send(text)
+                    assert await ws.recv() == text
+                [protocol] = server.server_state.connections
+                extension = protocol.protocol.deflate
+                return agreed, extension._compressor, extension.local_no_context_takeover
+
+    agreed, compressor, no_context = run(main)
+    assert "server_no_context_takeover" in agreed
+    assert no_context and compressor is None

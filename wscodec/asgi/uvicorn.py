@@ -110,6 +110,13 @@ class WebSocketProtocol(AsyncConnection):
         "tasks",
     )
 
+    #: permessage-deflate as agreed when ``ws_per_message_deflate`` is on:
+    #: uvicorn's window (12 bits) and memLevel (5), and no context takeover
+    #: for what the server sends, so that an idle connection holds no
+    #: compressor (about 30 KiB); each message is compressed on its own.
+    #: Set ``DeflateOptions()`` in a subclass to keep the context.
+    deflate_options = deflate.DeflateOptions(server_no_context_takeover=True)
+
     def __init__(
         self,
         config: Config,
@@ -134,7 +141,7 @@ class WebSocketProtocol(AsyncConnection):
         self.root_path: str = config.root_path
         self.asgi_version = config.asgi_version
         self.max_size: Optional[int] = config.ws_max_size
-        self._deflate = deflate.resolve("deflate" if config.ws_per_message_deflate else None)
+        self._deflate = self.deflate_options if config.ws_per_message_deflate else None
         self.connections = server_state.connections
         self.tasks = server_state.tasks
         self.default_headers: List[Tuple[bytes, bytes]] = server_state.default_headers
@@ -212,6 +219,9 @@ class WebSocketProtocol(AsyncConnection):
             return
         self._pause_reading()  # frames wait in TCP until the application accepts
         self.scope = self._make_scope(request)
+        # The scope has what the application may read of it: an idle
+        # connection keeps one copy of the headers, not two.
+        self.request = None
         assert self._loop is not None
         task = self._loop.create_task(self._run_asgi())
         task.add_done_callback(self.tasks.discard)
@@ -382,8 +392,8 @@ class WebSocketProtocol(AsyncConnection):
         )
         if extension is not None:
             protocol.enable_deflate(extension)
-        self.response = response
         self.transport.write(response.serialize())
+        self._accepted = None
         early, self._early = self._early, b""
         self.open(protocol, early)
         self._resume_reading()
