@@ -408,3 +408,32 @@ def test_compression_is_agreed_without_server_context_and_holds_no_compressor(ru
     agreed, compressor, no_context = run(main)
     assert "server_no_context_takeover" in agreed
     assert no_context and compressor is None
+
+
+def test_a_peer_close_gets_its_reply_when_the_app_returns_without_reading(run):
+    """The reply to a close that came after unread messages is not lost with the app."""
+    released = asyncio.Event()
+
+    async def ignore(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        await released.wait()  # messages and the close arrive meanwhile, unread
+
+    async def main():
+        async with serving(ignore) as server:
+
+            def client():
+                sock = raw_handshake(server.port)
+                sock.sendall(encode_frame(Opcode.TEXT, b"unread", mask=KEY))
+                sock.sendall(encode_frame(Opcode.CLOSE, b"\x03\xe8", mask=KEY))
+                return sock
+
+            loop = asyncio.get_running_loop()
+            sock = await loop.run_in_executor(None, client)
+            await asyncio.sleep(0.2)
+            released.set()
+            data = await loop.run_in_executor(None, recv_until_closed, sock)
+            sock.close()
+            return data
+
+    assert close_codes(run(main)) == [1000]

@@ -276,6 +276,8 @@ class WebSocketProtocol(AsyncConnection):
                 self._send_500()
             elif result is not None:
                 self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self._close_held:
+            self._release_held_close()  # the peer closed: our reply goes out first
         if not self._closing_started and self.transport is not None:
             # The application is gone without closing: so is the connection.
             self.transport.close()
