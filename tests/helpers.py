@@ -118,3 +118,43 @@ def system_program_missing(reason: str) -> NoReturn:
     if os.environ.get("WSCODEC_REQUIRE_SYSTEM_DEPS"):
         pytest.fail(f"{reason} (.ci/run installs it)")
     pytest.skip(f"{reason}; .ci/run installs it and sets WSCODEC_REQUIRE_SYSTEM_DEPS=1")
+
+
+def decompression_bomb(inflated: int = 200 * 2**20, window_bits: int = 15) -> bytes:
+    """One masked, compressed binary frame (under 1 MiB) that inflates to ``inflated`` bytes."""
+    import zlib
+
+    from wscodec import encode_frame
+
+    bomb = zlib.compressobj(wbits=-window_bits)
+    payload = bomb.compress(b"\0" * inflated) + bomb.flush(zlib.Z_SYNC_FLUSH)
+    return encode_frame(Opcode.BINARY, payload[:-4], mask=b"\x11\x22\x33\x44", rsv1=True)
+
+
+async def bomb_server(port: int, path: str = "/") -> tuple[bytes, int]:
+    """Send :func:`decompression_bomb` to a server on ``port`` (offering permessage-deflate).
+
+    Returns what the server sent back until it closed TCP, and the peak of
+    the memory this process traced meanwhile (the server runs in it).
+    """
+    import asyncio
+    import gc
+    import tracemalloc
+
+    frame = decompression_bomb()
+
+    def attack() -> bytes:
+        sock = raw_handshake(port, path, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        sock.sendall(frame)
+        data = recv_until_closed(sock)
+        sock.close()
+        return data
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        data = await asyncio.get_running_loop().run_in_executor(None, attack)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return data, peak

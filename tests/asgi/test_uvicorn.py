@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
 import time
-import tracemalloc
-import zlib
 
 import pytest
 import websockets
@@ -19,7 +16,13 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tests.asgi.conftest import serving
-from tests.helpers import close_codes, raw_handshake, read_response, recv_until_closed
+from tests.helpers import (
+    bomb_server,
+    close_codes,
+    raw_handshake,
+    read_response,
+    recv_until_closed,
+)
 from wscodec import ConnectionClosed, ConnectionClosedError, Opcode, encode_frame
 from wscodec.asyncio import connect
 
@@ -307,33 +310,9 @@ def _small_window(port: int) -> socket.socket:
 
 
 def test_a_decompression_bomb_closes_with_1009_in_bounded_memory(run):
-    bomb = zlib.compressobj(wbits=-12)
-    payload = bomb.compress(b"\0" * (200 * 2**20)) + bomb.flush(zlib.Z_SYNC_FLUSH)
-    frame = encode_frame(Opcode.BINARY, payload[:-4], mask=KEY, rsv1=True)  # 200 MiB inflated
-    assert len(frame) < 2**20
-
     async def main():
         async with serving(starlette_app, ws_max_size=2**20) as server:
-
-            def attack():
-                sock = raw_handshake(
-                    server.port,
-                    path="/echo",
-                    extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n",
-                )
-                sock.sendall(frame)
-                data = recv_until_closed(sock)
-                sock.close()
-                return data
-
-            gc.collect()
-            tracemalloc.start()
-            try:
-                data = await asyncio.get_running_loop().run_in_executor(None, attack)
-                peak = tracemalloc.get_traced_memory()[1]
-            finally:
-                tracemalloc.stop()
-            return data, peak
+            return await bomb_server(server.port, "/echo")
 
     data, peak = run(main)
     assert close_codes(data) == [1009]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import tracemalloc
-import zlib
 
 from tests.asyncio.conftest import port_of
-from tests.helpers import close_codes, raw_handshake, recv_until_closed
-from wscodec import ConnectionClosedError, Opcode, encode_frame
+from tests.helpers import bomb_server, close_codes, raw_handshake
+from wscodec import ConnectionClosedError
 from wscodec.asyncio import connect, serve
 from wscodec.asyncio.connection import _read_buffer
 
@@ -108,36 +107,13 @@ def test_a_thousand_clients_a_hundred_messages_each(run):
 
 
 def test_a_decompression_bomb_is_refused_with_1009_in_bounded_memory(run):
-    bomb = zlib.compressobj(wbits=-15)
-    payload = bomb.compress(b"\0" * (200 * 2**20)) + bomb.flush(zlib.Z_SYNC_FLUSH)
-    frame = encode_frame(Opcode.BINARY, payload[:-4], mask=KEY, rsv1=True)  # 200 MiB inflated
-    assert len(frame) < 2**20
-
     async def echo(websocket):
         async for message in websocket:
             await websocket.send(message)
 
     async def main():
         async with serve(echo, "127.0.0.1", 0, max_size=2**20) as server:
-            port = port_of(server)
-
-            def attack():
-                sock = raw_handshake(
-                    port, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
-                )
-                sock.sendall(frame)
-                data = recv_until_closed(sock)
-                sock.close()
-                return data
-
-            gc.collect()
-            tracemalloc.start()
-            try:
-                data = await asyncio.get_running_loop().run_in_executor(None, attack)
-                peak = tracemalloc.get_traced_memory()[1]
-            finally:
-                tracemalloc.stop()
-            return data, peak
+            return await bomb_server(port_of(server))
 
     data, peak = run(main)
     assert close_codes(data) == [1009]
