@@ -78,6 +78,8 @@ install_python_environment() {
     "$python" -m venv .venv-ci
     .venv-ci/bin/python -m pip install -q -e '.[dev]'
     .venv-ci/bin/python -m pip install -q -e '.[peers]'
+    # The docs site (sphinx, furo, myst-parser) and the benchmark charts (matplotlib).
+    .venv-ci/bin/python -m pip install -q -e '.[docs,bench]'
 }
 
 # Enter .venv-ci and require what the installs put there.

@@ -235,6 +235,11 @@ def run(args: argparse.Namespace) -> int:
         "rows": rows,
         "failures": failures,
     }
+    if args.record:
+        from .plot import record, recorded_now
+
+        report["recorded"] = recorded_now()
+        print(f"recorded: {record('server', report)}", file=sys.stderr)
     if args.json:
         json.dump(report, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -330,4 +335,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="interleaved repeats (median)")
     parser.add_argument("--clients", default="1,50", help="client counts (1,50)")
     parser.add_argument("--sizes", default="256,8192,1048576", help="message sizes in bytes")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also save the report as benchmarks/results/server.json (what --plot draws)",
+    )
     parser.add_argument("--servers", help="comma-separated subset of: " + ",".join(ORDER + EXTRA))

@@ -202,6 +202,31 @@ def test_info():
         assert "compiled module not in use: WSCODEC_NO_EXTENSIONS is set" in out
 
 
+@pytest.mark.parametrize("forced", ["1", "0"])
+def test_info_names_kernel_levels_only_on_the_compiled_backend(forced):
+    """With WSCODEC_NO_EXTENSIONS=1 the compiled kernels are not in use: no SIMD levels shown."""
+    result = subprocess.run(
+        [*COMMAND, "info"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**ENV, "WSCODEC_NO_EXTENSIONS": forced},
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    on_python = forced == "1" or wscodec._backend.compiled_codec is None
+    assert (f"backend: {'python' if on_python else 'cython'}\n") in out
+    if on_python:
+        assert "kernels: pure Python, no CPU-specific code" in out
+        for level in ("avx512", "avx2", "sse2", "neon", "kernels use:", "SIMD levels"):
+            assert level not in out
+        if wscodec._backend.compiled_codec is not None:
+            assert "(WSCODEC_NO_EXTENSIONS is set; the compiled kernels are not in use)" in out
+    else:
+        assert "kernels use: mask " in out
+        assert "SIMD levels built in: portable" in out
+
+
 # The servers -------------------------------------------------------------------------------
 
 

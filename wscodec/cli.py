@@ -137,6 +137,13 @@ def info(stream: Optional[TextIO] = None) -> int:
     kernels = None if compiled is None else getattr(compiled, "KERNELS", None)
     if compiled is None:
         print("kernels: pure Python, no CPU-specific code", file=out)
+    elif _backend.BACKEND == "python":
+        # The compiled module is loaded but not used: its kernel levels would mislead.
+        print(
+            f"kernels: pure Python, no CPU-specific code ({_backend.EXTENSION_ERROR}; "
+            "the compiled kernels are not in use)",
+            file=out,
+        )
     elif kernels is not None:
         chosen = ", ".join(f"{name} {path}" for name, path in kernels.items())
         used = [name for name, present in compiled.cpu_features().items() if present]

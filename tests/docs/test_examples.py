@@ -1,0 +1,85 @@
+"""Every Python example of the documentation (docs/**/*.md) and of README.md runs.
+
+A fenced ``python`` block is a script: it runs in a fresh interpreter, in an
+empty directory, and must exit with 0 within a minute (servers in examples bind
+port 0). A block whose first line starts with ``>>>`` is a doctest session and
+its outputs are compared. Blocks of other languages (``sh``, ``nginx``, ...)
+are shown, not run; nothing here decides to skip a Python block.
+"""
+
+from __future__ import annotations
+
+import doctest
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, NamedTuple
+
+import pytest
+
+from tests.test_layout import NO_README, README
+
+DOCS = README.parent / "docs"
+_FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+class Example(NamedTuple):
+    path: Path
+    line: int
+    code: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.path.relative_to(README.parent)}:{self.line}"
+
+
+def examples_in(path: Path) -> List[Example]:
+    text = path.read_text(encoding="utf-8")
+    return [
+        Example(path, text.count("\n", 0, match.start()) + 1, match.group(1))
+        for match in _FENCE.finditer(text)
+    ]
+
+
+def documented_files() -> List[Path]:
+    files = sorted(DOCS.rglob("*.md")) if DOCS.is_dir() else []
+    return [*files, README] if README.exists() else files
+
+
+ALL = [example for path in documented_files() for example in examples_in(path)]
+
+
+def test_the_docs_have_examples_to_run():
+    if not README.exists():
+        pytest.skip(NO_README)
+    assert len(ALL) >= 15
+    assert {e.path for e in ALL} >= {README, DOCS / "getting-started.md"}
+
+
+def test_the_fence_pattern_finds_python_blocks_only(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("text\n```sh\nls\n```\n\n```python\nprint(1)\n```\n```pythonic\nx\n```\n")
+    found = examples_in(page)
+    assert [(e.line, e.code) for e in found] == [(6, "print(1)\n")]
+
+
+@pytest.mark.parametrize("example", ALL, ids=lambda e: e.name)
+def test_the_example_runs(example: Example, tmp_path: Path):
+    if example.code.lstrip().startswith(">>>"):
+        parser = doctest.DocTestParser()
+        test = parser.get_doctest(example.code, {}, example.name, str(example.path), example.line)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        runner.run(test, out=lambda text: sys.stdout.write(text))
+        assert runner.failures == 0, f"{example.name}: a doctest failed (output above)"
+        return
+    script = tmp_path / "example.py"
+    script.write_text(example.code, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, f"{example.name} failed:\n{result.stderr}"
