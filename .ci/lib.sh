@@ -96,8 +96,8 @@ check_compiled_backend() {
 }
 
 lint() {
-    ruff check wscodec tests benchmarks setup.py
-    ruff format --check wscodec tests benchmarks setup.py
+    ruff check wscodec tests benchmarks setup.py docs
+    ruff format --check wscodec tests benchmarks setup.py docs
     mypy
 }
 

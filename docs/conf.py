@@ -20,12 +20,34 @@ version = release
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
-    "sphinx.ext.viewcode",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build", "check_links.py"]
-myst_enable_extensions = ["colon_fence", "deflist"]
+myst_enable_extensions = ["colon_fence", "deflist", "substitution"]
 myst_heading_anchors = 3
+
+
+def _recorded_run(kind: str) -> str:
+    """Machine and date of the last recorded benchmark run (benchmarks/results/)."""
+    import json
+
+    path = ROOT / "benchmarks" / "results" / f"{kind}.json"
+    if not path.exists():
+        return "no recorded run"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    info = report["machine"]
+    kernels = info.get("kernels") or {}
+    simd = ", ".join(f"{name} {level}" for name, level in kernels.items()) or "none"
+    return (
+        f"{report.get('recorded', 'date not recorded')}; CPU: {info['cpu']}; "
+        f"{info['platform']}; Python {info['python']}; kernels: {simd}"
+    )
+
+
+myst_substitutions = {
+    "codec_run": _recorded_run("codec"),
+    "server_run": _recorded_run("server"),
+}
 
 html_theme = "furo"
 html_title = f"wscodec {release}"

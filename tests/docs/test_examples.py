@@ -3,8 +3,10 @@
 A fenced ``python`` block is a script: it runs in a fresh interpreter, in an
 empty directory, and must exit with 0 within a minute (servers in examples bind
 port 0). A block whose first line starts with ``>>>`` is a doctest session and
-its outputs are compared. Blocks of other languages (``sh``, ``nginx``, ...)
-are shown, not run; nothing here decides to skip a Python block.
+its outputs are compared. Where a page says what a script prints,
+``PRINTS`` holds it (keyed by a line of the script) and the output must match.
+Blocks of other languages (``sh``, ``nginx``, ...) are shown, not run; nothing
+here decides to skip a Python block.
 """
 
 from __future__ import annotations
@@ -47,6 +49,20 @@ def documented_files() -> List[Path]:
     return [*files, README] if README.exists() else files
 
 
+# What an example prints, line by line (regular expressions), keyed by a line of its code.
+PRINTS = {
+    'print(f"ping answered in {latency * 1000:.2f} ms")': [
+        r"Hello",
+        r"ping answered in \d+\.\d\d ms",
+    ],
+    "print(connection.ping().wait(5))  # True once the pong is back": [r"Hello", r"True"],
+    'print("received", message)': [r"received Hello", r"closed with 1000"],
+    "print(await first.recv(), await second.recv())": [r"to everyone to everyone"],
+    "print(refused.response.status)  # 401": [r"401", r"in"],
+    "print(received, broker.history": [r"\['hello'\] None"],
+    'print(wscodec.BACKEND)  # "cython" or "python"': [r"cython|python", r"None|.+"],
+}
+
 ALL = [example for path in documented_files() for example in examples_in(path)]
 
 
@@ -83,3 +99,17 @@ def test_the_example_runs(example: Example, tmp_path: Path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, f"{example.name} failed:\n{result.stderr}"
+    for key, lines in PRINTS.items():
+        if key in example.code:
+            printed = result.stdout.splitlines()
+            assert len(printed) == len(lines), printed
+            for pattern, line in zip(lines, printed):
+                assert re.fullmatch(pattern, line), (pattern, line)
+
+
+def test_every_expected_output_belongs_to_an_example():
+    """A PRINTS key that no example contains any more is a check that silently stopped."""
+    if not README.exists():
+        pytest.skip(NO_README)
+    for key in PRINTS:
+        assert sum(key in e.code for e in ALL) >= 1, key
