@@ -105,6 +105,8 @@ lint() {
 # collected) fails like any other.
 test_suite() {
     local backend=$1
+    # tests/docs use the site the docs stage built (.ci/docs) instead of building it again.
+    if [ -f docs/_build/html/index.html ]; then export WSCODEC_DOCS_HTML=docs/_build/html; fi
     if [ "$backend" = python ]; then
         WSCODEC_NO_EXTENSIONS=1 python -m pytest
     else
