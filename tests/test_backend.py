@@ -175,3 +175,26 @@ def test_an_unknown_simd_cap_warns_and_lists_the_valid_ones(value):
 @pytest.mark.parametrize("value", ["", *_backend.SIMD_CAPS])
 def test_a_known_simd_cap_is_accepted_silently(value):
     assert _backend.check_simd_cap(value) is None
+
+
+@pytest.mark.parametrize("forced", ["1", "0"])
+def test_the_pytest_header_names_the_active_backend(forced):
+    """The two runs of the test command say which backend they test, first thing."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    collect = ["--collect-only", "-p", "no:cacheprovider", os.path.join(tests, "test_mask.py")]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *collect],
+        env={**os.environ, "WSCODEC_NO_EXTENSIONS": forced},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.dirname(tests),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if forced == "1":
+        expected = "wscodec backend: python (WSCODEC_NO_EXTENSIONS is set)"
+    elif _backend.compiled_codec is None:
+        expected = f"wscodec backend: python ({_backend.compiled_error})"
+    else:
+        expected = "wscodec backend: cython"
+    assert expected in result.stdout.splitlines()
