@@ -69,6 +69,8 @@ ALL = [example for path in documented_files() for example in examples_in(path)]
 def test_the_docs_have_examples_to_run():
     if not README.exists():
         pytest.skip(NO_README)
+    if not DOCS.is_dir():
+        pytest.skip("no docs/ beside tests/ (an sdist's test run has the README alone)")
     assert len(ALL) >= 15
     assert {e.path for e in ALL} >= {README, DOCS / "getting-started.md"}
 
@@ -109,7 +111,7 @@ def test_the_example_runs(example: Example, tmp_path: Path):
 
 def test_every_expected_output_belongs_to_an_example():
     """A PRINTS key that no example contains any more is a check that silently stopped."""
-    if not README.exists():
+    if not README.exists() or not DOCS.is_dir():
         pytest.skip(NO_README)
     for key in PRINTS:
         assert sum(key in e.code for e in ALL) >= 1, key

@@ -23,8 +23,6 @@ from tests.helpers import system_program_missing
 from tests.test_layout import README
 
 DOCS = README.parent / "docs"
-sys.path.insert(0, str(DOCS))
-import check_links  # noqa: E402  (docs/check_links.py, the gate's link checker)
 
 pytestmark = pytest.mark.timeout(300)
 # What .ci/docs runs: warnings are errors, every internal cross-reference must resolve.
@@ -33,7 +31,16 @@ SPHINX_BUILD = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q"
 
 def require_docs_sources() -> None:
     if not (DOCS / "conf.py").exists():
-        pytest.skip("no docs/ beside tests/ (a wheel's test run copies tests/ alone)")
+        pytest.skip("no docs/ beside tests/ (a wheel's or an sdist's test run has none)")
+
+
+@pytest.fixture(scope="session")
+def check_links():  # docs/check_links.py, the gate's link checker
+    require_docs_sources()
+    sys.path.insert(0, str(DOCS))
+    import check_links
+
+    return check_links
 
 
 @pytest.fixture(scope="session")
@@ -89,13 +96,13 @@ def test_the_site_has_every_part(site: Path):
     assert "CPU:" in charts  # the recorded run's machine and date
 
 
-def test_every_internal_link_and_anchor_resolves(site: Path):
+def test_every_internal_link_and_anchor_resolves(site: Path, check_links):
     problems, checked, _ = check_links.broken_links(site)
     assert problems == []
     assert checked > 500
 
 
-def test_the_link_checker_finds_a_broken_link_and_a_missing_anchor(tmp_path: Path):
+def test_the_link_checker_finds_a_broken_link_and_a_missing_anchor(tmp_path: Path, check_links):
     (tmp_path / "index.html").write_text(
         '<a href="other.html#here">ok</a><a href="other.html#gone">x</a>'
         '<a href="missing.html">y</a><a href="https://example.com/">out</a>'
