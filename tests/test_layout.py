@@ -295,7 +295,7 @@ def resolve(dotted: str) -> object:
     raise ImportError(dotted)
 
 
-@pytest.mark.skipif(not README.exists(), reason=NO_README)
+@pytest.mark.skipif(not README.exists() or not DOCS.is_dir(), reason=NO_README + " (or docs/)")
 def test_the_readme_documents_names_to_check():
     assert len(documented_imports()) >= 8
     assert len(documented_paths()) >= 10
