@@ -77,9 +77,9 @@ install_python_environment() {
     rm -rf .venv-ci
     "$python" -m venv .venv-ci
     .venv-ci/bin/python -m pip install -q -e '.[dev]'
-    .venv-ci/bin/python -m pip install -q -e '.[peers]'
-    # The docs site (sphinx, furo, myst-parser) and the benchmark charts (matplotlib).
-    .venv-ci/bin/python -m pip install -q -e '.[docs,bench]'
+    # The peers; the docs site (sphinx, furo, myst-parser) and the benchmark charts
+    # (matplotlib) in the same install: each `pip install -e` builds the package again.
+    .venv-ci/bin/python -m pip install -q -e '.[peers,docs,bench]'
 }
 
 # Enter .venv-ci and require what the installs put there.
