@@ -77,8 +77,9 @@ install_python_environment() {
     rm -rf .venv-ci
     "$python" -m venv .venv-ci
     .venv-ci/bin/python -m pip install -q -e '.[dev]'
-    .venv-ci/bin/python -m pip install -q -e '.[peers]'
-    .venv-ci/bin/python -m pip install -q -e '.[uvicorn-suite]'
+    # The peers; the docs site (sphinx, furo, myst-parser) and the benchmark charts
+    # (matplotlib) in the same install: each `pip install -e` builds the package again.
+    .venv-ci/bin/python -m pip install -q -e '.[peers,docs,bench,uvicorn-suite]'
 }
 
 # Enter .venv-ci and require what the installs put there.
@@ -95,8 +96,8 @@ check_compiled_backend() {
 }
 
 lint() {
-    ruff check wscodec tests benchmarks setup.py
-    ruff format --check wscodec tests benchmarks setup.py
+    ruff check wscodec tests benchmarks setup.py docs
+    ruff format --check wscodec tests benchmarks setup.py docs
     mypy
 }
 
@@ -104,6 +105,8 @@ lint() {
 # collected) fails like any other.
 test_suite() {
     local backend=$1
+    # tests/docs use the site the docs stage built (.ci/docs) instead of building it again.
+    if [ -f docs/_build/html/index.html ]; then export WSCODEC_DOCS_HTML=docs/_build/html; fi
     if [ "$backend" = python ]; then
         WSCODEC_NO_EXTENSIONS=1 python -m pytest
     else

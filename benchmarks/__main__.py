@@ -2,6 +2,7 @@
 
     python -m benchmarks [codec] [--quick] [--json] [--only mask,utf8,parse,encode]
     python -m benchmarks server [--quick] [--json] [--seconds S] [--repeat N] [--servers ...]
+    python -m benchmarks --plot DIR     (charts of the last --record'ed runs; the bench extra)
 
 Installs nothing: the peers (websockets, aiohttp, wsproto, wsaccel, autobahn,
 picows) are compared when they import and listed as missing otherwise. Every
@@ -83,6 +84,11 @@ def run_codec(args: argparse.Namespace) -> int:
         )
     progress.done()
     report = {"machine": machine(), "peers": notes, "budget_s": budget, "rows": rows}
+    if args.record:
+        from .plot import record, recorded_now
+
+        report["recorded"] = recorded_now()
+        print(f"recorded: {record('codec', report)}", file=sys.stderr)
     if args.json:
         json.dump(report, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -142,6 +148,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         target.add_argument(
             "--budget", type=float, default=0.2, help="seconds per timing (default 0.2)"
         )
+        target.add_argument(
+            "--record",
+            action="store_true",
+            help="also save the report as benchmarks/results/codec.json (what --plot draws)",
+        )
+    parser.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="write SVG and PNG charts of the recorded runs into DIR (needs matplotlib)",
+    )
     from .server_bench import add_arguments
 
     add_arguments(
@@ -157,6 +173,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
     )
     args = parser.parse_args(argv)
+    if args.plot:
+        from pathlib import Path
+
+        from .plot import plot
+
+        written = plot(Path(args.plot))
+        if not written:
+            print("nothing recorded yet: run with --record first", file=sys.stderr)
+            return 1
+        for path in written:
+            print(path)
+        return 0
     if args.command == "server":
         return run_server(args)
     if args.command == "memory":

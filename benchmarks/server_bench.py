@@ -242,6 +242,11 @@ def run(args: argparse.Namespace) -> int:
         "rows": rows,
         "failures": failures,
     }
+    if args.record:
+        from .plot import record, recorded_now
+
+        report["recorded"] = recorded_now()
+        print(f"recorded: {record('asgi' if args.asgi else 'server', report)}", file=sys.stderr)
     if args.json:
         json.dump(report, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -346,6 +351,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ASGI apps under uvicorn (bare echo, Starlette endpoint) with each --ws, "
         f"against {ASGI_REFERENCE}, instead of the WebSocket servers",
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also save the report as benchmarks/results/server.json (what --plot draws)",
     )
     parser.add_argument(
         "--servers", help="comma-separated subset of: " + ",".join(ORDER + EXTRA + ASGI)

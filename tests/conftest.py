@@ -24,6 +24,12 @@ settings.load_profile(os.environ.get("WSCODEC_HYPOTHESIS_PROFILE", "default"))
 BACKENDS = ["cython", "python"]
 
 
+def pytest_report_header() -> str:
+    """Name the active backend, so the two runs of the test command are told apart."""
+    why = f" ({_backend.EXTENSION_ERROR})" if _backend.EXTENSION_ERROR else ""
+    return f"wscodec backend: {_backend.BACKEND}{why}"
+
+
 def backend_module(name: str) -> ModuleType:
     """The codec twin called ``name``; the compiled one must have been built."""
     if name == "python":

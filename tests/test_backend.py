@@ -153,3 +153,48 @@ def test_import_keeps_the_gil_as_it_was():
     ).stdout.split()
     assert out[0] == out[1]
     assert out[2] == wscodec.BACKEND
+
+
+@pytest.mark.parametrize("value", ["avx-512", "AVX2", "fastest"])
+def test_an_unknown_simd_cap_warns_and_lists_the_valid_ones(value):
+    """WSCODEC_SIMD with a typo is ignored by the kernels; importing wscodec says so, once."""
+    env = {**os.environ, "WSCODEC_SIMD": value}
+    result = subprocess.run(
+        [sys.executable, "-c", "import wscodec"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("RuntimeWarning: ") == 1, result.stderr
+    assert f"WSCODEC_SIMD={value!r} is not a known level" in result.stderr
+    assert "valid values: portable, sse2, avx2, avx512, neon" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["", *_backend.SIMD_CAPS])
+def test_a_known_simd_cap_is_accepted_silently(value):
+    assert _backend.check_simd_cap(value) is None
+
+
+@pytest.mark.parametrize("forced", ["1", "0"])
+def test_the_pytest_header_names_the_active_backend(forced):
+    """The two runs of the test command say which backend they test, first thing."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    collect = ["--collect-only", "-p", "no:cacheprovider", os.path.join(tests, "test_mask.py")]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *collect],
+        env={**os.environ, "WSCODEC_NO_EXTENSIONS": forced},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.dirname(tests),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if forced == "1":
+        expected = "wscodec backend: python (WSCODEC_NO_EXTENSIONS is set)"
+    elif _backend.compiled_codec is None:
+        expected = f"wscodec backend: python ({_backend.compiled_error})"
+    else:
+        expected = "wscodec backend: cython"
+    assert expected in result.stdout.splitlines()

@@ -197,9 +197,44 @@ def test_info():
         assert "kernels: pure Python" in out
     else:
         assert f"compiled module: {compiled.__file__}\n" in out
-        assert "kernels use: " in out
+        assert ("kernels use: " in out) == (wscodec.BACKEND == "cython")
     if wscodec.BACKEND == "python" and compiled is not None:
         assert "compiled module not in use: WSCODEC_NO_EXTENSIONS is set" in out
+
+
+@pytest.mark.parametrize("forced", ["1", "0"])
+def test_info_names_kernel_levels_only_on_the_compiled_backend(forced):
+    """With WSCODEC_NO_EXTENSIONS=1 the compiled kernels are not in use: no SIMD levels shown."""
+    result = subprocess.run(
+        [*COMMAND, "info"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**ENV, "WSCODEC_NO_EXTENSIONS": forced},
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    on_python = forced == "1" or wscodec._backend.compiled_codec is None
+    assert (f"backend: {'python' if on_python else 'cython'}\n") in out
+    if on_python:
+        assert "kernels: pure Python, no CPU-specific code" in out
+        # The cpu: line lists what the CPU has; nothing else may name a kernel level.
+        rest = "\n".join(line for line in out.splitlines() if not line.startswith("cpu: "))
+        for level in (
+            "avx512",
+            "avx2",
+            "sse2",
+            "neon",
+            "kernels use:",
+            "SIMD levels",
+            "GIL released",
+        ):
+            assert level not in rest
+        if wscodec._backend.compiled_codec is not None:
+            assert "(WSCODEC_NO_EXTENSIONS is set; the compiled kernels are not in use)" in out
+    else:
+        assert "kernels use: mask " in out
+        assert "SIMD levels built in: portable" in out
 
 
 # The servers -------------------------------------------------------------------------------

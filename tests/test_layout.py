@@ -1,6 +1,6 @@
 """The package's layering holds by itself, and every documented name imports.
 
-The layers, lowest first (README, "Layout"): the sans-I/O core; what the I/O
+The layers, lowest first (docs/development.md, "Layout"): the sans-I/O core; what the I/O
 flavours share, and the adapters (which need only the codec); the flavours,
 each on its own; the public API (``wscodec/__init__.py``); scale-out and the
 demo; the command line. A module may import from its own group or from a
@@ -249,12 +249,20 @@ _FROM_IMPORT = re.compile(r"^\s*(?:>>> )?from (wscodec[\w.]*) import ([\w, ()]+)
 _DOTTED = re.compile(r"`(wscodec(?:\.\w+)+)")
 
 
+# The documentation pages beside the README (docs/**/*.md): their names are checked too.
+DOCS = README.parent / "docs"
+
+
 def readme() -> str:
-    return README.read_text(encoding="utf-8") if README.exists() else ""
+    """The README and every documentation page, as one text ("" in a wheel's test run)."""
+    if not README.exists():
+        return ""
+    pages = sorted(DOCS.rglob("*.md")) if DOCS.is_dir() else []
+    return "\n".join(path.read_text(encoding="utf-8") for path in [README, *pages])
 
 
 def documented_imports() -> List[Tuple[str, str]]:
-    """(module, name) for every ``from wscodec... import name`` in the README."""
+    """(module, name) for every ``from wscodec... import name`` in the README and docs."""
     text = readme()
     found = []
     for module, names in _FROM_IMPORT.findall(text):
@@ -266,7 +274,7 @@ def documented_imports() -> List[Tuple[str, str]]:
 
 
 def documented_paths() -> List[str]:
-    """Every `wscodec.x.y` the README names in code spans or blocks."""
+    """Every `wscodec.x.y` the README and docs name in code spans or blocks."""
     text = readme()
     return sorted(set(_DOTTED.findall(text)))
 
@@ -287,7 +295,7 @@ def resolve(dotted: str) -> object:
     raise ImportError(dotted)
 
 
-@pytest.mark.skipif(not README.exists(), reason=NO_README)
+@pytest.mark.skipif(not README.exists() or not DOCS.is_dir(), reason=NO_README + " (or docs/)")
 def test_the_readme_documents_names_to_check():
     assert len(documented_imports()) >= 8
     assert len(documented_paths()) >= 10

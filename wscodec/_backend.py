@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Optional
@@ -20,6 +21,8 @@ from . import codec as python_codec
 __all__ = [
     "BACKEND",
     "EXTENSION_ERROR",
+    "SIMD_CAPS",
+    "check_simd_cap",
     "codec",
     "compiled_codec",
     "compiled_error",
@@ -28,6 +31,8 @@ __all__ = [
 ]
 
 COMPILED_NAME = "wscodec._codec"
+#: The values WSCODEC_SIMD takes (src/wscodec/cpu_features.h); it only ever lowers the level.
+SIMD_CAPS = ("portable", "sse2", "avx2", "avx512", "neon")
 #: Written by the build (setup.py) into a package built without the compiled module.
 BUILD_NOTE = Path(__file__).with_name("_build_note.txt")
 
@@ -70,3 +75,22 @@ else:
     codec = compiled_codec
 
 BACKEND = "python" if codec is python_codec else "cython"
+
+
+def check_simd_cap(value: Optional[str]) -> Optional[str]:
+    """A warning's text when ``value`` (WSCODEC_SIMD) is set but names no level, else None.
+
+    The compiled kernels ignore a value they do not know and pick the best level;
+    a typo should not pass silently.
+    """
+    if not value or value in SIMD_CAPS:
+        return None
+    return (
+        f"WSCODEC_SIMD={value!r} is not a known level and is ignored (the best level is used); "
+        f"valid values: {', '.join(SIMD_CAPS)}"
+    )
+
+
+_simd_warning = check_simd_cap(os.environ.get("WSCODEC_SIMD"))
+if _simd_warning is not None:
+    warnings.warn(_simd_warning, RuntimeWarning, stacklevel=1)

@@ -123,9 +123,10 @@ def info(stream: Optional[TextIO] = None) -> int:
         print(f"compiled module: missing: {_backend.compiled_error}", file=out)
     else:
         print(f"compiled module: {compiled.__file__}", file=out)
-        thresholds = getattr(compiled, "NOGIL_THRESHOLDS", {"mask": compiled.NOGIL_THRESHOLD})
-        sizes = ", ".join(f"{name} {size} bytes" for name, size in thresholds.items())
-        print(f"GIL released from: {sizes}", file=out)
+        if _backend.BACKEND == "cython":  # the pure twin never releases the GIL
+            thresholds = getattr(compiled, "NOGIL_THRESHOLDS", {"mask": compiled.NOGIL_THRESHOLD})
+            sizes = ", ".join(f"{name} {size} bytes" for name, size in thresholds.items())
+            print(f"GIL released from: {sizes}", file=out)
     if _backend.EXTENSION_ERROR and _backend.EXTENSION_ERROR != _backend.compiled_error:
         print(f"compiled module not in use: {_backend.EXTENSION_ERROR}", file=out)
     gil_enabled = getattr(sys, "_is_gil_enabled", None)
@@ -137,6 +138,13 @@ def info(stream: Optional[TextIO] = None) -> int:
     kernels = None if compiled is None else getattr(compiled, "KERNELS", None)
     if compiled is None:
         print("kernels: pure Python, no CPU-specific code", file=out)
+    elif _backend.BACKEND == "python":
+        # The compiled module is loaded but not used: its kernel levels would mislead.
+        print(
+            f"kernels: pure Python, no CPU-specific code ({_backend.EXTENSION_ERROR}; "
+            "the compiled kernels are not in use)",
+            file=out,
+        )
     elif kernels is not None:
         chosen = ", ".join(f"{name} {path}" for name, path in kernels.items())
         used = [name for name, present in compiled.cpu_features().items() if present]

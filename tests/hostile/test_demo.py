@@ -144,7 +144,7 @@ def test_origin_allow_list_is_the_served_host_and_port(
 
 
 def test_deeply_nested_json_gets_1008(backend: str) -> None:
-    """JSON nested thousands deep (within the 4 KiB message limit): 1008, as the README
+    """JSON nested thousands deep (within the 4 KiB message limit): 1008, as docs/cli.md
     says, not RecursionError answered with 1011."""
     with target("demo", backend) as server:
         for payload in ("[" * DEEP, '{"type": "message", "text": ' + "[" * DEEP):

@@ -9,17 +9,17 @@ peer library.
 Here: one adapter module per library, and the patching they share.
 May import the sans-I/O core only (the codec); never a flavour, the CLI or the demo.
 
-==================  =========================================================
-name                library
-==================  =========================================================
-``websockets``      websockets (frame parse/serialise, masking)
-``wsproto``         wsproto, and simple-websocket / flask-sock on top of it
-``websocket_client`` websocket-client (masking, UTF-8, frame parse/serialise)
-``tornado``         tornado (masking)
-``aiohttp``         aiohttp (masking on send)
-``autobahn``        autobahn (masking, UTF-8)
-``ws4py``           ws4py (masking, UTF-8)
-==================  =========================================================
+====================  =========================================================
+name                  library
+====================  =========================================================
+``websockets``        websockets (frame parse/serialise, masking)
+``wsproto``           wsproto, and simple-websocket / flask-sock on top of it
+``websocket_client``  websocket-client (masking, UTF-8, frame parse/serialise)
+``tornado``           tornado (masking)
+``aiohttp``           aiohttp (masking on send)
+``autobahn``          autobahn (masking, UTF-8)
+``ws4py``             ws4py (masking, UTF-8)
+====================  =========================================================
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ mask function at C level, so receiving could only change by swapping
 ``WebSocketReader`` and ``WebSocketDataQueue`` together at every import site.
 ``benchmarks/adapters.py`` measures aiohttp's compiled reader against
 wscodec's bare ``FrameParser`` (a lower bound on any replacement's cost, which
-would still have to assemble messages in Python): see the README for the
-figures and the decision.
+would still have to assemble messages in Python): see the adapters page of
+the documentation (docs/adapters/) for the figures and the decision.
 """
 
 from __future__ import annotations
