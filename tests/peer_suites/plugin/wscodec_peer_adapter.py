@@ -19,21 +19,21 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
+
+from wscodec.integrations import adapter as _adapter_named
+from wscodec.integrations._patching import Adapter
 
 _ADAPTER = os.environ.get("WSCODEC_PEER_ADAPTER", "")
 _MODULE = os.environ.get("WSCODEC_PEER_MODULE", "")
 _REPORT = os.environ.get("WSCODEC_PEER_REPORT", "")
 
+_adapter: Optional[Adapter] = None
 if _ADAPTER:
-    from wscodec.integrations import adapter as _adapter_named
-
     _adapter = _adapter_named(_ADAPTER)
     _adapter.install()
-else:
-    _adapter = None
 _library = importlib.import_module(_MODULE) if _MODULE else None
 
 #: node id -> "passed" | "failed" | "skipped" | "error" | "xfailed" | "xpassed"
