@@ -47,7 +47,14 @@ def _free_port() -> int:
 
 
 def _start_echo_server(script: Path, env: Dict[str, str]) -> subprocess.Popen:  # type: ignore[type-arg]
-    server = subprocess.Popen([sys.executable, str(script)], env=env, cwd=script.parent)
+    # Its tracebacks for clients that leave abruptly (the tests do) are noise here.
+    server = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=env,
+        cwd=script.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     port = int(env["LOCAL_WS_SERVER_PORT"])
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
