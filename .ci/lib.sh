@@ -79,7 +79,7 @@ install_python_environment() {
     .venv-ci/bin/python -m pip install -q -e '.[dev]'
     # The peers; the docs site (sphinx, furo, myst-parser) and the benchmark charts
     # (matplotlib) in the same install: each `pip install -e` builds the package again.
-    .venv-ci/bin/python -m pip install -q -e '.[peers,docs,bench,uvicorn-suite]'
+    .venv-ci/bin/python -m pip install -q -e '.[peers,docs,bench,uvicorn-suite,peer-suites]'
 }
 
 # Enter .venv-ci and require what the installs put there.
@@ -120,6 +120,27 @@ test_suite() {
 uvicorn_suite() {
     WSCODEC_REQUIRE_EXTENSION=1 python -m tests.asgi.uvicorn_suite
     WSCODEC_NO_EXTENSIONS=1 python -m tests.asgi.uvicorn_suite
+}
+
+# Each peer library's own WebSocket tests, without and with wscodec's adapter,
+# on both backends (python -m tests.peer_suites; README "Use wscodec inside
+# your library"). The sdists are downloaded once into ~/.cache/wscodec-peer-suites.
+peer_suites_sdist() {
+    python -m tests.peer_suites sdist
+}
+
+# The same, plus websockets, whose sdist ships no tests: they come from a
+# checkout of github.com/python-websockets/websockets at the installed
+# release's tag (or the nearest commit), named by WSCODEC_WEBSOCKETS_CHECKOUT.
+peer_suites_all() {
+    python -m tests.peer_suites sdist
+    if [ -n "${WSCODEC_WEBSOCKETS_CHECKOUT:-}" ]; then
+        python -m tests.peer_suites websockets --source "$WSCODEC_WEBSOCKETS_CHECKOUT"
+    else
+        echo "   websockets: SKIPPED: its sdist ships no tests and WSCODEC_WEBSOCKETS_CHECKOUT"
+        echo "   names no checkout (git clone https://github.com/python-websockets/websockets,"
+        echo "   check out the installed version's tag, export WSCODEC_WEBSOCKETS_CHECKOUT=PATH)"
+    fi
 }
 
 benchmark_smoke_runs() {

@@ -111,3 +111,20 @@ def test_server_errors_unchanged(wire):
             assert ad.calls["Utf8Validator"] >= 1
     assert with_adapter == without
     assert with_adapter[0] == (1007 if wire is INVALID_UTF8 else 1002)
+
+
+def test_mask_uses_the_first_four_bytes_of_a_longer_key():
+    """ws4py's parser can leave payload bytes after the key; ws4py XORs with the first four."""
+    require("ws4py", "ws4py.framing")
+    from ws4py.framing import Frame
+
+    def unmask(key):
+        frame = Frame(masking_key=key)
+        return bytes(frame.unmask(b"\x01\x02\x03\x04\x05\x06"))
+
+    long_key = b"\x10\x20\x30\x40\xff\xee"
+    without = unmask(long_key)
+    with installed("ws4py"):
+        assert unmask(long_key) == without == unmask(long_key[:4])
+        with pytest.raises(IndexError):  # ws4py's own error for a short key
+            unmask(b"\x10\x20")

@@ -12,13 +12,15 @@ Patched (where websockets looks them up at call time):
   exactly its own;
 * ``websockets.frames.Frame.serialize``: header and masking by
   :func:`wscodec.encode_frame`, after websockets' own ``check()`` and
-  extensions.
+  extensions. The mask comes from where websockets takes it,
+  ``secrets.token_bytes(4)`` looked up through ``websockets.frames`` at each
+  call, so whoever patches that source (websockets' own tests, a user who
+  wants repeatable frames) gets the same bytes on the wire as without wscodec.
 """
 
 from __future__ import annotations
 
 import importlib
-import secrets
 import sys
 from typing import Any, Callable, Generator, List, Optional, Sequence
 
@@ -121,7 +123,7 @@ def _make_parse(original: Any) -> Any:
 
 def _make_serialize(original: Any) -> Callable[..., bytes]:
     encode_frame: Callable[..., bytes] = codec.encode_frame
-    token_bytes = secrets.token_bytes
+    frames = importlib.import_module("websockets.frames")
 
     def serialize(self: Any, *, mask: bool, extensions: Optional[Sequence[Any]] = None) -> bytes:
         """websockets' ``Frame.serialize`` with wscodec's encoder."""
@@ -134,7 +136,7 @@ def _make_serialize(original: Any) -> Callable[..., bytes]:
             self.opcode,
             self.data,
             fin=self.fin,
-            mask=token_bytes(4) if mask else None,
+            mask=frames.secrets.token_bytes(4) if mask else None,
             rsv1=self.rsv1,
             rsv2=self.rsv2,
             rsv3=self.rsv3,

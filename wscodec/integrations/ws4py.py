@@ -40,9 +40,15 @@ def _make_mask(key: str) -> Callable[[Any], Callable[[Any, Any], bytearray]]:
         def mask(self: Any, data: Any) -> bytearray:
             """ws4py's ``Frame.mask``: XOR with ``self.masking_key``, a new bytearray."""
             _calls[key] += 1
+            masking_key = self.masking_key
+            # ws4py reads only the first four bytes of the key: its parser
+            # leaves payload bytes after them when the key arrives in pieces.
+            # A shorter key (or none) takes ws4py's own path, and its error.
+            if not isinstance(masking_key, (bytes, bytearray)) or len(masking_key) < 4:
+                return original(self, data)  # type: ignore[no-any-return]
             out = bytearray(data)
             if out:
-                apply_mask_into(out, self.masking_key)
+                apply_mask_into(out, masking_key[:4])
             return out
 
         return mask

@@ -10,7 +10,10 @@ Patched in ``wsproto.frame_protocol``, where wsproto looks the names up:
   would reject) goes to wsproto's own method, so its ``ParseFailed`` errors,
   messages and close codes are exactly its own;
 * ``FrameProtocol._serialize_frame``: :func:`wscodec.encode_frame` when no
-  extension is in use (wsproto's own method otherwise).
+  extension is in use (wsproto's own method otherwise). A client's mask comes
+  from where wsproto takes it, ``os.urandom(4)`` looked up through
+  ``wsproto.frame_protocol`` at each call, so a patched source gives the same
+  bytes on the wire as without wscodec.
 
 Not patched: ``getincrementaldecoder``. wsproto needs the decoded ``str``, and
 CPython's incremental UTF-8 decoder already validates and decodes in one C
@@ -20,7 +23,6 @@ pass; validating with wscodec first would only add a second pass.
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any, Callable, List
 
 from .._backend import codec
@@ -123,7 +125,7 @@ def _make_process_buffer(original: Any) -> Callable[[Any], Any]:
 
 def _make_serialize_frame(original: Any) -> Callable[..., bytearray]:
     encode_frame: Callable[..., bytes] = codec.encode_frame
-    urandom = os.urandom
+    fp = importlib.import_module("wsproto.frame_protocol")
 
     def _serialize_frame(self: Any, opcode: Any, payload: Any = b"", fin: bool = True) -> bytearray:
         """wsproto's ``FrameProtocol._serialize_frame`` with wscodec's encoder."""
@@ -131,7 +133,7 @@ def _make_serialize_frame(original: Any) -> Callable[..., bytearray]:
         if self.extensions or (opcode >= 8 and (not fin or len(payload) > 125)):
             return original(self, opcode, payload, fin)  # type: ignore[no-any-return]
         return bytearray(
-            encode_frame(opcode, payload, fin=fin, mask=urandom(4) if self.client else None)
+            encode_frame(opcode, payload, fin=fin, mask=fp.os.urandom(4) if self.client else None)
         )
 
     return _serialize_frame
