@@ -60,7 +60,7 @@ def _answer_time(client: Any, text: str, timeout: float) -> Optional[str]:
             return "message"
 
 
-def overload(members: int, nofile: int, says: int = 20) -> Dict[str, Any]:
+def overload(members: int, nofile: int, says: int = 40) -> Dict[str, Any]:
     from wscodec import connect
     from wscodec.demo import ChatLimits
 
@@ -111,6 +111,7 @@ def overload(members: int, nofile: int, says: int = 20) -> Dict[str, Any]:
     latencies.sort()
     result.update(
         observer_p50=percentile(latencies, 0.5),
+        observer_p90=percentile(latencies, 0.9),
         observer_p99=percentile(latencies, 0.99),
         observer_max=latencies[-1],
         published=answers.count("message"),

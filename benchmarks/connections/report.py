@@ -112,9 +112,9 @@ def print_report(results: Dict[str, Any]) -> None:
                 "server",
                 "receivers",
                 "1 message: got it",
-                "until the last has it (ms)",
+                "until the last has it (ms, median of 3)",
                 "10 messages: got all",
-                "deliveries/s",
+                "deliveries/s (median of 3)",
             ],
             rows,
         )
@@ -162,6 +162,7 @@ def print_report(results: Dict[str, Any]) -> None:
         print(
             f"- chat, {chat['members']} members at {chat['rate']}/s: {chat['joined']} joined, "
             f"{chat['flood']['closed']} closed; observer p50 {_ms(chat['observer_p50'])} ms, "
+            f"p90 {_ms(chat['observer_p90'])} ms, "
             f"p99 {_ms(chat['observer_p99'])} ms, max {_ms(chat['observer_max'])} ms "
             f"({chat['published']} published, {chat['busy']} busy, {chat['unanswered']} "
             f"unanswered); server RSS {chat['rss_start'] / 2**20:.0f} -> peak "

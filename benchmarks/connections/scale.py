@@ -89,6 +89,20 @@ class Run:
             child.stop()
 
 
+def _median_of(run: Run, count: int, times: int = 3) -> Dict[str, Any]:
+    """The median of ``times`` broadcasts of ``count`` messages (the machine is shared:
+    one run can land on another tenant's burst); ``complete`` is the worst run's."""
+    results = sorted((run.broadcast(count) for _ in range(times)), key=_seconds)
+    middle = dict(results[len(results) // 2])
+    middle["complete"] = min(r["complete"] for r in results)
+    middle["runs_seconds_to_last"] = [r["seconds_to_last"] for r in results]
+    return middle
+
+
+def _seconds(result: Dict[str, Any]) -> float:
+    return float(result["seconds_to_last"])
+
+
 def scale(
     kind: str, steps: Sequence[int], processes: int, nofile: int, broadcast: bool = True
 ) -> Dict[str, Any]:
@@ -107,8 +121,8 @@ def scale(
             row["latency_p50"] = percentile(latencies, 0.5)
             row["latency_p99"] = percentile(latencies, 0.99)
             if broadcast:
-                row["broadcast_one"] = run.broadcast(1)
-                row["broadcast_burst"] = run.broadcast(BROADCAST_BURST)
+                row["broadcast_one"] = _median_of(run, 1)
+                row["broadcast_burst"] = _median_of(run, BROADCAST_BURST)
             result["steps"].append(row)
             if opened["open"] < step:
                 break  # the server (or the machine) holds no more: this is its ceiling
