@@ -349,6 +349,8 @@ class serve:
 
     - ``ssl=None``: an :class:`ssl.SSLContext` to serve ``wss://``.
     - ``sock=None``: a listening socket to use instead of ``host:port``.
+    - ``backlog=128``: the listen queue (raise it for bursts of thousands of
+      connections; kept when the event loop listens again).
     - ``subprotocols=None``, ``select_subprotocol=None``: subprotocol negotiation.
     - ``origins=None``: allowed ``Origin`` values; others get 403.
     - ``process_request=None``: ``f(connection, request)``, a function or a
