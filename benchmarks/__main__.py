@@ -3,6 +3,7 @@
     python -m benchmarks [codec] [--quick] [--json] [--only mask,utf8,parse,encode]
     python -m benchmarks server [--quick] [--json] [--seconds S] [--repeat N] [--servers ...]
     python -m benchmarks --plot DIR     (charts of the last --record'ed runs; the bench extra)
+    python -m benchmarks connections [--quick] [--connections N] [--json FILE]
 
 Installs nothing: the peers (websockets, aiohttp, wsproto, wsaccel, autobahn,
 picows) are compared when they import and listed as missing otherwise. Every
@@ -172,6 +173,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             "memory", help="memory per connection of the asyncio servers (tracemalloc, RSS)"
         )
     )
+    from . import connections
+
+    connections.add_arguments(
+        commands.add_parser(
+            "connections",
+            help="many connections: memory each, broadcast, latency, the chat under load",
+        )
+    )
     args = parser.parse_args(argv)
     if args.plot:
         from pathlib import Path
@@ -185,6 +194,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for path in written:
             print(path)
         return 0
+    if args.command == "connections":
+        return connections.run(args)
     if args.command == "server":
         return run_server(args)
     if args.command == "memory":

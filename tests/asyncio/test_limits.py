@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
+import time
 import tracemalloc
 
 from tests.asyncio.conftest import port_of
@@ -155,3 +157,44 @@ def test_a_large_message_leaves_no_large_buffer_behind(run):
     # the loop's shared read buffer (64 KiB or 1 MiB) and small objects.
     assert current < 3 * 2**20, f"{current / 2**20:.1f} MiB still held"
     assert buffer_size <= 2**20
+
+
+def test_the_listen_backlog_given_is_the_one_in_force(run):
+    """create_server(sock=...) listens again (with 100 unless told): the backlog given
+    to serve() must survive it, or a burst of connections waits for SYN retries."""
+
+    def completed_handshakes(port: int, count: int) -> int:
+        # The loop is blocked: the kernel completes handshakes into the accept queue
+        # only while it is shorter than the backlog; it drops the SYNs past it.
+        socks = []
+        try:
+            for _ in range(count):
+                sock = socket.socket()
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", port))
+                socks.append(sock)
+            time.sleep(0.3)
+            return sum(
+                1
+                for sock in socks
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 and _established(sock)
+            )
+        finally:
+            for sock in socks:
+                sock.close()
+
+    def _established(sock: socket.socket) -> bool:
+        try:
+            sock.getpeername()
+            return True
+        except OSError:
+            return False
+
+    async def main():
+        async def handler(websocket):
+            await websocket.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0, backlog=1024) as server:
+            return completed_handshakes(port_of(server), 400)  # blocks the loop meanwhile
+
+    assert run(main) == 400

@@ -216,10 +216,14 @@ class Server(ServerBase):
         write_timeout: Optional[float] = 30.0,
         ping_interval: Optional[float] = 20.0,
         ping_timeout: Optional[float] = 20.0,
+        backlog: int = 128,
         **options: Any,
     ) -> None:
         super().__init__(sock, process_request=process_request, **options)  # type: ignore[arg-type]
         self.handler = handler
+        # create_server(sock=...) calls listen() again, with 100 unless told:
+        # the backlog the socket was made with would be lost.
+        self.backlog = backlog
         self.ssl = ssl
         self.process_response = process_response
         self.server_header = server_header
@@ -245,7 +249,7 @@ class Server(ServerBase):
         loop = asyncio.get_running_loop()
         self._closed = loop.create_future()
         self._server = await loop.create_server(
-            lambda: ServerConnection(self), sock=self.socket, ssl=self.ssl
+            lambda: ServerConnection(self), sock=self.socket, ssl=self.ssl, backlog=self.backlog
         )
         self.logger.info("server listening on %s", _describe(self.socket))
 
@@ -345,6 +349,8 @@ class serve:
 
     - ``ssl=None``: an :class:`ssl.SSLContext` to serve ``wss://``.
     - ``sock=None``: a listening socket to use instead of ``host:port``.
+    - ``backlog=128``: the listen queue (raise it for bursts of thousands of
+      connections; kept when the event loop listens again).
     - ``subprotocols=None``, ``select_subprotocol=None``: subprotocol negotiation.
     - ``origins=None``: allowed ``Origin`` values; others get 403.
     - ``process_request=None``: ``f(connection, request)``, a function or a
@@ -386,7 +392,7 @@ class serve:
             self._make_socket = lambda: listen(
                 host, port or 0, backlog=backlog, reuse_port=reuse_port
             )
-        self._options = options
+        self._options = dict(options, backlog=backlog)
         self.server: Optional[Server] = None
 
     async def _create(self) -> Server:
@@ -420,7 +426,7 @@ def unix_serve(handler: Handler, path: str, **options: Any) -> serve:
         if os.path.exists(path):
             os.unlink(path)
         sock.bind(path)
-        sock.listen(options.pop("backlog", 128))
+        sock.listen(options.get("backlog", 128))
     except BaseException:
         sock.close()
         raise
