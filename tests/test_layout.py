@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Set, Tuple
@@ -305,13 +306,22 @@ def test_the_readme_documents_names_to_check():
 def test_a_documented_import_works(module, name):
     if module == "wscodec.brokers.redis":
         pytest.importorskip("redis")
+    if module.startswith("wscodec.asgi.uvicorn"):
+        _need_uvicorn()
     resolve(f"{module}.{name}")
+
+
+def _need_uvicorn() -> None:
+    if sys.version_info < (3, 10):
+        pytest.skip("uvicorn 0.50+, which wscodec.asgi.uvicorn targets, needs Python 3.10")
 
 
 @pytest.mark.parametrize("dotted", documented_paths())
 def test_a_documented_dotted_name_resolves(dotted):
     if dotted.startswith("wscodec.brokers.redis"):
         pytest.importorskip("redis")
+    if dotted.startswith("wscodec.asgi.uvicorn"):
+        _need_uvicorn()
     if dotted == "wscodec._codec" and wscodec.BACKEND != "cython":
         pytest.skip("the compiled module is not loaded on the fallback")
     resolve(dotted)

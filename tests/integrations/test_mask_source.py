@@ -9,6 +9,7 @@ the frame we work out independently with wscodec's encoder.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any, Callable, List
 from unittest import mock
@@ -154,13 +155,17 @@ def test_aiohttp_mask_from_its_random_source():
         def write(self, data: bytes) -> None:
             self.written.append(bytes(data))
 
-    def make():
+    async def write():
         transport = Transport()
         # aiohttp's source: the random.Random it is given, getrandbits(32).
         writer = WebSocketWriter(mock.Mock(), transport, use_mask=True, random=random.Random(1234))
         for data in PAYLOADS:
             writer._write_websocket_frame(data, 0x2, 0)
         return transport.written
+
+    def make():
+        # In a running loop: before Python 3.10 the writer's asyncio.Lock() needs one.
+        return asyncio.run(write())
 
     frames = same_frames("aiohttp", make, "websocket_mask")
     mask = random.Random(1234).getrandbits(32).to_bytes(4, "big")
