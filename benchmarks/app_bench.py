@@ -88,10 +88,14 @@ def available() -> Tuple[List[Library], Dict[str, str]]:
     return found, notes
 
 
+BLOCKED = ""  # set by run(): "wsaccel" unless --wsaccel
+
+
 def environment() -> Dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("WSCODEC_AUTOPATCH", None)
+    env["WSCODEC_BENCH_BLOCK"] = BLOCKED
     return env
 
 
@@ -233,6 +237,8 @@ def measure(library: Library, args: argparse.Namespace, log: Any) -> List[Dict[s
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
+    global BLOCKED
+    BLOCKED = "" if args.wsaccel else "wsaccel"
     found, notes = available()
     if args.libraries:
         wanted = set(args.libraries)
@@ -259,6 +265,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "machine": machine(),
         "backend": wscodec.BACKEND,
         "libraries": notes,
+        "wsaccel": bool(args.wsaccel),
         "seconds": args.seconds,
         "repeat": args.repeat,
         "load_before": load_before,
@@ -270,7 +277,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 def print_table(report: Dict[str, Any]) -> None:
     info = report["machine"]
     print(f"Python {info['python']} on {info['platform']}; CPU: {info['cpu']}")
-    print(f"wscodec backend: {report['backend']}")
+    wsaccel = "importable" if report.get("wsaccel") else "blocked (as pip installs the libraries)"
+    print(f"wscodec backend: {report['backend']}; wsaccel {wsaccel}")
     for name, note in report["libraries"].items():
         print(f"  {name}: {note}")
     before = " ".join(f"{x:.1f}" for x in report["load_before"])
@@ -292,7 +300,7 @@ def print_table(report: Dict[str, Any]) -> None:
             print()
         previous = row["library"]
 
-        def cpu(side: str) -> str:
+        def cpu(side: str, row: Dict[str, Any] = row) -> str:
             value = row[side]["cpu_us_per_round_trip"]
             return f"{value:,.0f}" if value is not None else "?"
 
@@ -312,6 +320,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="timed window per cell")
     parser.add_argument("--warmup", type=float, default=0.3)
     parser.add_argument("--repeat", type=int, default=1, help="median of this many trials")
+    parser.add_argument(
+        "--wsaccel",
+        action="store_true",
+        help="let the libraries import wsaccel (blocked by default: none of them installs it)",
+    )
     parser.add_argument("--strict", action="store_true", help="a failing library fails the run")
 
 

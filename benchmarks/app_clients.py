@@ -29,7 +29,14 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
-from .app_servers import ADAPTER_OF, MAX_SIZE, RECEIVE_BYTES, install_adapter, run_async
+from .app_servers import (
+    ADAPTER_OF,
+    MAX_SIZE,
+    RECEIVE_BYTES,
+    block_modules,
+    install_adapter,
+    run_async,
+)
 from .loadgen import machine_busy, proc_cpu, self_cpu
 
 
@@ -147,10 +154,10 @@ async def open_autobahn(url: str) -> Opened:
     class Client(WebSocketClientProtocol):  # type: ignore[misc]
         echo_waiter: Optional[asyncio.Future] = None
 
-        def onOpen(self) -> None:  # noqa: N802
+        def onOpen(self) -> None:
             opened.set_result(self)
 
-        def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N802, N803
+        def onMessage(self, payload: bytes, isBinary: bool) -> None:
             if self.echo_waiter is not None and not self.echo_waiter.done():
                 self.echo_waiter.set_result(payload)
 
@@ -346,7 +353,6 @@ def run(library: str, port: int, clients: int, size: int, seconds: float, warmup
     payload = os.urandom(size)
     window = Window(warmup, seconds, pid)
     if library in ASYNC_CLIENTS:
-
         run_async(run_async_clients(library, url, clients, payload, window))
     elif library == "ws4py":
         run_ws4py_clients(url, clients, payload, window)
@@ -367,6 +373,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--adapter", action="store_true")
     parser.add_argument("--server-pid", type=int, default=0)
     args = parser.parse_args(argv)
+    block_modules()
     if args.adapter:
         install_adapter(args.library)
     assert args.library in ADAPTER_OF

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import sys
 import threading
@@ -154,7 +155,7 @@ async def serve_autobahn(lifetime: float) -> None:
     from autobahn.asyncio.websocket import WebSocketServerFactory, WebSocketServerProtocol
 
     class Echo(WebSocketServerProtocol):  # type: ignore[misc]
-        def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N802, N803
+        def onMessage(self, payload: bytes, isBinary: bool) -> None:
             self.sendMessage(payload, isBinary)
 
     factory = WebSocketServerFactory()
@@ -268,6 +269,18 @@ def run_async(coroutine: Any) -> None:
         uvloop.run(coroutine)
 
 
+def block_modules() -> None:
+    """Make the modules named in ``WSCODEC_BENCH_BLOCK`` (comma-separated) unimportable.
+
+    ``benchmarks adapters`` blocks wsaccel by default: websocket-client masks
+    with it when it imports, and none of the libraries installs it, so the
+    libraries are timed as ``pip install LIB`` gives them.
+    """
+    for name in os.environ.get("WSCODEC_BENCH_BLOCK", "").split(","):
+        if name.strip():
+            sys.modules[name.strip()] = None  # type: ignore[assignment]
+
+
 def install_adapter(library: str) -> None:
     """Install wscodec's adapter for ``library`` (before the library is used)."""
     from wscodec import integrations
@@ -281,6 +294,7 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--adapter", action="store_true", help="install wscodec's adapter first")
     parser.add_argument("--lifetime", type=float, default=3600.0)
     args = parser.parse_args(argv)
+    block_modules()
     # websocket-client's server is wscodec's own: there is nothing to adapt on this side.
     if args.adapter and args.library != "websocket-client":
         install_adapter(args.library)
