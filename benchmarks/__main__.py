@@ -134,7 +134,9 @@ def run_adapters(args: argparse.Namespace) -> int:
     report: Dict[str, Any] = {}
     if args.part in ("app", "all"):
         report["application"] = app_bench.run(args)
-        if not args.json:
+        if args.markdown:
+            print(app_bench.markdown_table(report["application"]))
+        elif not args.json:
             app_bench.print_table(report["application"])
             print()
     if args.part in ("kernels", "all"):

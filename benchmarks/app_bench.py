@@ -190,7 +190,7 @@ def cpu_per_round_trip(result: Dict[str, Any]) -> Optional[float]:
 
 def median_result(results: List[Dict[str, Any]]) -> Dict[str, Any]:
     ordered = sorted(results, key=lambda r: r["round_trips_per_s"])
-    middle = dict(ordered[len(ordered) // 2])
+    middle = dict(ordered[(len(ordered) - 1) // 2])  # the lower median of an even count
     middle["trials"] = [r["round_trips_per_s"] for r in results]
     cpu = [c for c in (cpu_per_round_trip(r) for r in results) if c is not None]
     middle["cpu_us_per_round_trip"] = statistics.median(cpu) if cpu else None
@@ -312,6 +312,25 @@ def print_table(report: Dict[str, Any]) -> None:
         )
 
 
+def markdown_table(report: Dict[str, Any]) -> str:
+    """The rows as the Markdown table of ``benchmarks/README.md``."""
+    lines = [
+        "| library | clients x size | rt/s without | rt/s with | speedup "
+        "| CPU us/rt without | CPU us/rt with |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in report["rows"]:
+        cpu = [row[side]["cpu_us_per_round_trip"] for side in ("without", "with")]
+        cells = [f"{value:,.0f}" if value is not None else "?" for value in cpu]
+        lines.append(
+            f"| {row['library']} | {row['clients']} x {human(row['size'])} "
+            f"| {row['without']['round_trips_per_s']:,.0f} "
+            f"| {row['with']['round_trips_per_s']:,.0f} | {row['speedup']:.2f}x "
+            f"| {cells[0]} | {cells[1]} |"
+        )
+    return "\n".join(lines)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     names = ",".join(library.name for library in LIBRARIES)
     parser.add_argument("--libraries", type=lambda v: v.split(","), help=f"subset of {names}")
@@ -325,6 +344,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let the libraries import wsaccel (blocked by default: none of them installs it)",
     )
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--strict", action="store_true", help="a failing library fails the run")
 
 
