@@ -4,6 +4,7 @@
     python -m benchmarks server [--quick] [--json] [--seconds S] [--repeat N] [--servers ...]
     python -m benchmarks --plot DIR     (charts of the last --record'ed runs; the bench extra)
     python -m benchmarks connections [--quick] [--connections N] [--json FILE]
+    python -m benchmarks adapters [--quick] [--json] [--part app|kernels|all] [--libraries ...]
 
 Installs nothing: the peers (websockets, aiohttp, wsproto, wsaccel, autobahn,
 picows) are compared when they import and listed as missing otherwise. Every
@@ -16,6 +17,9 @@ Subcommands: ``codec`` (the default) times the kernels, parser and encoder.
 ``server`` runs echo servers (wscodec's threaded server on both backends and
 the installed peers) each in its own process and drives them all with the
 same load generator process: see ``benchmarks/server_bench.py``.
+``adapters`` runs each library with an adapter in ``wscodec.integrations``
+with and without it: its own server and client echoing over loopback
+(``benchmarks/app_bench.py``) and its kernels (``benchmarks/adapters.py``).
 """
 
 from __future__ import annotations
@@ -130,6 +134,34 @@ def run_server(args: argparse.Namespace) -> int:
     return server_bench.run(args)
 
 
+def run_adapters(args: argparse.Namespace) -> int:
+    from . import adapters, app_bench
+
+    app_bench.resolve(args)
+    report: Dict[str, Any] = {}
+    if args.part in ("app", "all"):
+        report["application"] = app_bench.run(args)
+        if args.markdown:
+            print(app_bench.markdown_table(report["application"]))
+        elif not args.json:
+            app_bench.print_table(report["application"])
+            print()
+    if args.part in ("kernels", "all"):
+        only = args.libraries or []
+        names = [name.replace("-", "_") for name in only]
+        rows = adapters.kernel_rows(0.03 if args.quick else args.budget, names)
+        report["kernels"] = [
+            {"library": r[0], "workload": r[1], "without": r[2], "with": r[3], "unit": r[4]}
+            for r in rows
+        ]
+        if not args.json:
+            adapters.print_kernel_rows(rows)
+    if args.json:
+        json.dump(report, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n\n")[0]
@@ -173,6 +205,23 @@ def main(argv: Optional[List[str]] = None) -> int:
             "memory", help="memory per connection of the asyncio servers (tracemalloc, RSS)"
         )
     )
+    from . import app_bench
+
+    adapter_parser = commands.add_parser(
+        "adapters", help="each library with and without its wscodec adapter"
+    )
+    adapter_parser.add_argument(
+        "--part",
+        choices=("app", "kernels", "all"),
+        default="all",
+        help="app: the library's own server and client; kernels: its hooks alone",
+    )
+    adapter_parser.add_argument("--quick", action="store_true", help="smoke: one cell, short")
+    adapter_parser.add_argument("--json", action="store_true", help="print JSON")
+    adapter_parser.add_argument(
+        "--budget", type=float, default=0.3, help="seconds per kernel figure"
+    )
+    app_bench.add_arguments(adapter_parser)
     from . import connections
 
     connections.add_arguments(
@@ -196,6 +245,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if args.command == "connections":
         return connections.run(args)
+    if args.command == "adapters":
+        return run_adapters(args)
     if args.command == "server":
         return run_server(args)
     if args.command == "memory":

@@ -503,15 +503,10 @@ def wsaccel_rows() -> List[Tuple[str, str, float, float, str]]:
     ]
 
 
-def main() -> None:
+def kernel_rows(budget: float, only: List[str]) -> List[Tuple[str, str, float, float, str]]:
+    """Every kernel workload of the installed peers, without and with their adapter."""
     global BUDGET
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", type=float, default=BUDGET, help="seconds per figure")
-    parser.add_argument("--only", default="", help="comma-separated adapter names")
-    args = parser.parse_args()
-    BUDGET = args.budget
-    only = [name.strip() for name in args.only.split(",") if name.strip()]
-    print(f"wscodec backend: {wscodec.BACKEND}; best of 3 runs of ~{BUDGET}s per figure\n")
+    BUDGET = budget
     rows: List[Tuple[str, str, float, float, str]] = []
     for name, (module, workloads) in LIBRARIES.items():
         if only and name not in only:
@@ -545,6 +540,10 @@ def main() -> None:
             print(f"aiohttp reader comparison not measured: {error}")
     if not only or "wsaccel" in only:
         rows.extend(wsaccel_rows())
+    return rows
+
+
+def print_kernel_rows(rows: List[Tuple[str, str, float, float, str]]) -> None:
     width = max(len(r[1]) for r in rows) if rows else 10
     print(
         f"{'library':<24} {'workload':<{width}} {'without':>12} {'with':>12} {'speedup':>8}  unit"
@@ -555,6 +554,16 @@ def main() -> None:
             f"{library:<24} {workload:<{width}} {without:>12,.0f} {with_:>12,.0f} "
             f"{speedup:>7.2f}x  {unit}"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=float, default=BUDGET, help="seconds per figure")
+    parser.add_argument("--only", default="", help="comma-separated adapter names")
+    args = parser.parse_args()
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    print(f"wscodec backend: {wscodec.BACKEND}; best of 3 runs of ~{args.budget}s per figure\n")
+    print_kernel_rows(kernel_rows(args.budget, only))
 
 
 if __name__ == "__main__":

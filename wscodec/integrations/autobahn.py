@@ -8,13 +8,17 @@ Patched in ``autobahn.websocket.protocol``, where autobahn looks them up:
 * ``Utf8Validator``: ``validate(buf)`` returns ``(valid, ends_on_codepoint,
   consumed_now, consumed_total)`` like autobahn's, on wscodec's incremental
   validator. autobahn makes one per connection, so connections opened before
-  ``install()`` keep the validator they have.
+  ``install()`` keep the validator they have;
+* ``WebSocketProtocol.sendFrame``: the frame in one :func:`wscodec.encode_frame`
+  call instead of a masked copy joined behind the header
+  (``wscodec/integrations/_autobahn_frames.py``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, List
 
+from ._autobahn_frames import make_send_frame
 from ._compat import QuadUtf8Validator, StatefulMasker
 from ._patching import Adapter, Patch
 
@@ -23,9 +27,11 @@ __all__ = ["ADAPTER", "install", "uninstall"]
 
 def _patches() -> List[Patch]:
     module = "autobahn.websocket.protocol"
+    send_frame = "WebSocketProtocol.sendFrame"
     return [
         Patch(module, "create_xor_masker", _make_create),
         Patch(module, "Utf8Validator", _make_validator),
+        Patch(module, send_frame, lambda original: make_send_frame(original, _calls, send_frame)),
     ]
 
 

@@ -1,10 +1,12 @@
-"""wscodec inside tornado: masking.
+"""wscodec inside tornado: masking and frame writing.
 
 Patched: ``tornado.websocket._websocket_mask(mask, data)``, the name
 ``tornado.websocket`` imported from ``tornado.util`` and calls for every
-frame it masks (client side) or unmasks (server side), with read-only bytes.
-tornado's frame parsing is interleaved with its IOStream reads and is not
-replaced.
+frame it masks (client side) or unmasks (server side), with read-only bytes;
+and ``WebSocketProtocol13._write_frame``, which builds each outgoing frame
+with one :func:`wscodec.encode_frame` call instead of three concatenations
+(``wscodec/integrations/_tornado_frames.py``). tornado's frame parsing is
+interleaved with its IOStream reads and is not replaced.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ from typing import Any, Callable, List
 
 from .._backend import codec
 from ._patching import Adapter, Patch
+from ._tornado_frames import make_write_frame
 
 __all__ = ["ADAPTER", "install", "uninstall"]
 
 
 def _patches() -> List[Patch]:
-    return [Patch("tornado.websocket", "_websocket_mask", _make_mask)]
+    write_frame = "WebSocketProtocol13._write_frame"
+    return [
+        Patch("tornado.websocket", "_websocket_mask", _make_mask),
+        Patch(
+            "tornado.websocket",
+            write_frame,
+            lambda original: make_write_frame(original, _calls, write_frame),
+        ),
+    ]
 
 
 ADAPTER = Adapter("tornado", "tornado", ("6.4", "7"), _patches)

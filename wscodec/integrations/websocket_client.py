@@ -23,7 +23,7 @@ Patched in ``websocket._abnf``, where websocket-client looks them up:
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Optional
 
 from .._backend import codec
 from ._patching import Adapter, Patch
@@ -135,6 +135,11 @@ def _make_format(original: Any) -> Callable[[Any], bytes]:
 
 
 _READ_AHEAD = 16384
+# The most one recv() asks for: recv(n) allocates n bytes before it reads and
+# shrinks them after, so asking for a whole large payload at once (for 1 MiB,
+# a fresh mmap each call, of which the socket fills 64 KiB) is what made 1 MiB
+# echoes slower with the adapter than without it.
+_READ_MOST = 65536
 
 
 def _make_recv_frame(original: Any) -> Callable[[Any], Any]:
@@ -153,7 +158,7 @@ def _make_recv_frame(original: Any) -> Callable[[Any], Any]:
                 return True
             chunks = [data]
             while have < size:
-                chunk = self.recv(max(size - have, _READ_AHEAD))
+                chunk = self.recv(min(max(size - have, _READ_AHEAD), _READ_MOST))
                 if not isinstance(chunk, bytes):
                     return False
                 chunks.append(chunk)
@@ -162,6 +167,19 @@ def _make_recv_frame(original: Any) -> Callable[[Any], Any]:
             data = b"".join(chunks)
             self.recv_buffer = [data]
             return True
+
+        def read_payload(start: int, end: int) -> Optional[bytes]:
+            have = len(data)
+            chunks = [data]
+            while have < end:
+                chunk = self.recv(min(end - have, _READ_MOST))
+                if not isinstance(chunk, bytes):
+                    return None
+                chunks.append(chunk)
+                self.recv_buffer.append(chunk)  # kept if a later recv raises
+                have += len(chunk)
+            chunks[0] = data[start:]
+            return b"".join(chunks)
 
         if not fill(2):
             return None
@@ -183,12 +201,22 @@ def _make_recv_frame(original: Any) -> Callable[[Any], Any]:
         if has_mask:
             start += 4
         end = start + length
-        if not fill(end):
+        if not fill(start):
             return None
-        payload = data[start:end]
+        if length > _READ_MOST and len(data) < end:
+            # A large payload is read exactly and joined once: no copy of the
+            # whole frame to slice it out, no read beyond the frame.
+            payload = read_payload(start, end)
+            if payload is None:
+                return None
+            rest = b""
+        else:
+            if not fill(end):
+                return None
+            payload = data[start:end]
+            rest = data[end:]
         if has_mask:
             payload = apply_mask(payload, data[start - 4 : start])
-        rest = data[end:]
         self.recv_buffer = [rest] if rest else []
         self.clear()
         return abnf(
