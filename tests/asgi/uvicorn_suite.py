@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import xml.etree.ElementTree as ElementTree
 from importlib import metadata
 from pathlib import Path
@@ -76,7 +77,8 @@ def read_excused() -> Dict[str, str]:
 def run_suite(root: Path, pytest_args: List[str]) -> Dict[Tuple[str, str], str]:
     """(test, implementation) -> passed / failed / skipped, from one pytest run."""
     (root / "tests" / "protocols" / "conftest.py").write_text(FIXTURE_OVERRIDE)
-    report = root / "report.xml"
+    # Outside the unpacked tree, which is uvicorn's to use while its tests run.
+    report = Path(tempfile.mkdtemp(prefix="wscodec-uvicorn-suite-")) / "report.xml"
     command = [
         sys.executable, "-m", "pytest", "tests/protocols/test_websocket.py",
         "-o", "addopts=", "-p", "no:cacheprovider", "-q", f"--junitxml={report}",

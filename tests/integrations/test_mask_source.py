@@ -137,7 +137,7 @@ def test_tornado_mask_from_os_urandom():
         written: List[bytes] = protocol.stream.written
         return written
 
-    frames = same_frames("tornado", make, "_websocket_mask")
+    frames = same_frames("tornado", make, "WebSocketProtocol13._write_frame")
     assert frames == [expected(Opcode.BINARY, data) for data in PAYLOADS]
 
 
