@@ -5,11 +5,15 @@ wants sent accumulate until :meth:`Connection.data_to_send` hands them over.
 It never touches a socket, a thread or a clock, so every path through it is
 testable with plain bytes::
 
-    connection = Connection(Role.SERVER)
-    for event in connection.receive_data(data):
-        if isinstance(event, TextMessage):
-            connection.send_text(event.data)
-    sock.sendall(connection.data_to_send())
+    >>> from wscodec import Opcode, encode_frame
+    >>> from wscodec.connection import Connection, Role, TextMessage
+    >>> connection = Connection(Role.SERVER)
+    >>> data = encode_frame(Opcode.TEXT, b"Hello", mask=b"abcd")  # what a client sent
+    >>> for event in connection.receive_data(data):
+    ...     if isinstance(event, TextMessage):
+    ...         connection.send_text(event.data)  # an echo
+    >>> connection.data_to_send()  # for the socket
+    b'\\x81\\x05Hello'
 
 It assembles messages from fragments (validating UTF-8 incrementally, so a
 bad text message fails as soon as the bad fragment arrives), answers pings,

@@ -1,6 +1,8 @@
 """Exceptions raised by wscodec.
 
-The tree::
+The tree:
+
+.. code-block:: text
 
     WebSocketError                 base of everything wscodec raises on purpose
     ├── ProtocolError              the peer broke RFC 6455; ``code`` is the close

@@ -3,19 +3,18 @@
 Both sides take bytes and give back parsed messages or bytes to send; nothing
 here touches a socket.
 
-Server side::
+Both sides, with the bytes each would send over TCP::
 
-    reader = HTTPReader(kind="request")
-    request = reader.feed(data)             # None until the head is complete
-    response, subprotocol = accept(request, subprotocols=["chat"])
-    send(response.serialize())              # 101, or raises InvalidRequest
-
-Client side::
-
-    request, key = build_request(uri)
-    send(request.serialize())
-    response = HTTPReader(kind="response").feed(data)
-    subprotocol = check_response(response, key)
+    >>> from wscodec.handshake import HTTPReader, accept, build_request, check_response
+    >>> request, key = build_request("127.0.0.1", 8765, "/", subprotocols=["chat"])  # client
+    >>> reader = HTTPReader(kind="request")  # server
+    >>> received = reader.feed(request.serialize())  # None until the head is complete
+    >>> response, subprotocol, extension = accept(received, subprotocols=["chat"])
+    >>> response.status, subprotocol  # a bad request raises InvalidRequest instead
+    (101, 'chat')
+    >>> answer = HTTPReader(kind="response").feed(response.serialize())  # client
+    >>> check_response(answer, key, subprotocols=["chat"])
+    ('chat', None)
 
 Every size read from the wire is bounded: request line and each header at most
 8 KiB, at most 128 headers, the whole head at most 64 KiB.

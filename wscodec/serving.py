@@ -161,11 +161,18 @@ class AcceptErrors:
 
     Usage, in an accept loop::
 
+        import logging
+        import socket
+
+        from wscodec.serving import AcceptErrors
+
+        errors = AcceptErrors(logging.getLogger("example"))
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.setblocking(False)
         try:
             sock, address = listener.accept()
-        except OSError as error:
-            pause = errors.failed(error)  # seconds not to accept, 0.0: go on
-            ...
+        except OSError as error:  # here BlockingIOError: nobody is waiting
+            pause = errors.failed(error)  # seconds not to accept; 0.0: go on
         else:
             errors.succeeded()
 

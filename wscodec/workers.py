@@ -14,8 +14,8 @@ each running its own server, and supervises them::
     def make_server(sock):  # runs in each worker, with its listening socket
         return serve(echo, sock=sock)
 
-    if __name__ == "__main__":  # required: workers are spawned, not forked
-        run(make_server, "0.0.0.0", 8765, workers=4)
+    def main():  # call it under ``if __name__ == "__main__":``: workers are spawned
+        run(make_server, "0.0.0.0", 8765, workers=4)  # until SIGTERM or Ctrl-C
 
 How the port is shared: on Linux each worker opens its own listening socket
 with ``SO_REUSEPORT`` and the kernel spreads new connections over them; the

@@ -32,3 +32,15 @@ def test_an_excuse_for_a_test_that_passes_is_stale():
 
 def test_no_test_at_all_fails():
     assert compare({}, {}) == 1
+
+
+def test_importing_wscodec_never_imports_uvicorn():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, wscodec, wscodec.asgi, wscodec.asyncio, wscodec.integrations; "
+        "print('uvicorn' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -1,10 +1,13 @@
 """uvicorn's WebSocket protocol, on wscodec's buffered asyncio connection.
 
 uvicorn loads it with its ``--ws`` option (``Config.ws``), as it loads its own
-``websockets-sansio`` and ``wsproto`` implementations::
+``websockets-sansio`` and ``wsproto`` implementations:
+
+.. code-block:: sh
 
     uvicorn app:app --ws wscodec.asgi.uvicorn:WebSocketProtocol
-    uvicorn.run(app, ws=WebSocketProtocol)
+
+or ``uvicorn.run(app, ws=WebSocketProtocol)`` from Python.
 
 uvicorn's HTTP protocol (httptools or h11) hands a WebSocket upgrade over by
 calling :meth:`WebSocketProtocol.connection_made`, then

@@ -1,10 +1,24 @@
 """The asyncio WebSocket client, in the shape of ``websockets.asyncio.client``. ::
 
-    from wscodec.asyncio import connect
+    import asyncio
 
-    async with connect("ws://127.0.0.1:8765/") as websocket:
-        await websocket.send("Hello")
-        print(await websocket.recv())
+    from wscodec.asyncio import connect, serve
+
+
+    async def echo(websocket):  # a task per connection
+        async for message in websocket:
+            await websocket.send(message)
+
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0) as server:  # port 0: any free port
+            port = server.sockets[0].getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}/") as websocket:
+                await websocket.send("Hello")
+                print(await websocket.recv())
+
+
+    asyncio.run(main())
 
 ``async for websocket in connect(uri)`` reconnects, with an exponential
 backoff, after a failure that may be transient (refused, reset, timed out, or

@@ -1,19 +1,27 @@
 """The asyncio WebSocket server, in the shape of ``websockets.asyncio.server``. ::
 
     import asyncio
-    from wscodec.asyncio import serve
 
-    async def echo(websocket):
+    from wscodec.asyncio import connect, serve
+
+
+    async def echo(websocket):  # a task per connection
         async for message in websocket:
             await websocket.send(message)
 
+
     async def main():
-        async with serve(echo, "127.0.0.1", 8765) as server:
-            await server.serve_forever()
+        async with serve(echo, "127.0.0.1", 0) as server:  # port 0: any free port
+            port = server.sockets[0].getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}/") as websocket:
+                await websocket.send("Hello")
+                print(await websocket.recv())
+
 
     asyncio.run(main())
 
-Each connection runs ``handler(connection)`` in a task of its own once the
+A server that runs until stopped awaits ``server.serve_forever()`` in the
+``async with`` block. Each connection runs ``handler(connection)`` in a task of its own once the
 opening handshake is over. The handshake options, limits and refusals are
 those of the other servers (:class:`~wscodec.serving.ServerBase`).
 """

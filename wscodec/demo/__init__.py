@@ -4,8 +4,9 @@
 
     from wscodec.demo import serve_demo
 
-    with serve_demo("127.0.0.1", 8765) as server:
-        server.serve_forever()
+    with serve_demo("127.0.0.1", 0) as server:  # port 0: any free port
+        print(f"the chat is on http://127.0.0.1:{server.port}/")
+        # server.serve_forever() would serve it until Ctrl-C; leaving the block stops it
 
 One port serves both the page (plain HTTP on ``/``, ``/app.js`` and
 ``/style.css``) and the chat's WebSocket endpoint on ``/ws``.

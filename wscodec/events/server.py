@@ -8,12 +8,21 @@ selector loops (one is enough for small messages; the codec releases the GIL
 on large ones, so a second loop uses the second core) and calls a handler's
 methods from the loop that owns the connection::
 
+    import threading
+
+    import wscodec
+
+
     class Echo(wscodec.EventHandler):
         def on_message(self, connection, message):
             connection.send(message)
 
-    with wscodec.serve_events(Echo, "127.0.0.1", 8765) as server:
-        server.serve_forever()
+
+    with wscodec.serve_events(Echo, "127.0.0.1", 0) as server:  # port 0: any free port
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with wscodec.connect(f"ws://127.0.0.1:{server.port}/") as client:
+            client.send("Hello")
+            print(client.recv(timeout=5))
 
 A handler must not block: it runs on the loop that serves its neighbours.
 ``send()``, ``ping()`` and ``close()`` may be called from any thread (calls

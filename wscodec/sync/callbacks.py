@@ -2,13 +2,29 @@
 
 ::
 
+    import threading
+
+    from wscodec import CallbackClient, serve
+
+
+    def echo(connection):
+        for message in connection:
+            connection.send(message)
+
+
     def on_message(client, message):
         print("received", message)
         client.close()
 
-    client = CallbackClient("ws://127.0.0.1:8765/", on_message=on_message,
-                            on_open=lambda client: client.send("hi"))
-    client.run_forever()          # or client.start() for a background thread
+
+    with serve(echo, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        client = CallbackClient(
+            f"ws://127.0.0.1:{server.port}/",
+            on_open=lambda client: client.send("hi"),
+            on_message=on_message,
+        )
+        client.run_forever()  # until closed; or client.start() for a background thread
 
 Callbacks: ``on_open(client)``, ``on_message(client, message)``,
 ``on_error(client, exception)`` and ``on_close(client, code, reason)``; like

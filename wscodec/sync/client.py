@@ -2,11 +2,21 @@
 
 ::
 
-    from wscodec import connect
+    import threading
 
-    with connect("ws://127.0.0.1:8765/") as connection:
-        connection.send("Hello")
-        print(connection.recv())
+    from wscodec import connect, serve
+
+
+    def echo(connection):  # runs in a thread per connection
+        for message in connection:
+            connection.send(message)
+
+
+    with serve(echo, "127.0.0.1", 0) as server:  # port 0: any free port
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with connect(f"ws://127.0.0.1:{server.port}/") as connection:
+            connection.send("Hello")
+            print(connection.recv(timeout=5))
 """
 
 from __future__ import annotations

@@ -2,16 +2,24 @@
 
 ::
 
-    from wscodec import serve
+    import threading
 
-    def echo(connection):
+    from wscodec import connect, serve
+
+
+    def echo(connection):  # runs in a thread per connection
         for message in connection:
             connection.send(message)
 
-    with serve(echo, "127.0.0.1", 8765) as server:
-        server.serve_forever()
 
-One thread accepts; each connection gets a thread that runs the handshake
+    with serve(echo, "127.0.0.1", 0) as server:  # port 0: any free port
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with connect(f"ws://127.0.0.1:{server.port}/") as connection:
+            connection.send("Hello")
+            print(connection.recv(timeout=5))
+
+``serve_forever()`` serves until :meth:`Server.shutdown` (or Ctrl-C in the
+main thread). One thread accepts; each connection gets a thread that runs the handshake
 (bounded by ``open_timeout``) and then ``handler(connection)``, which reads the
 socket itself while it waits in ``recv()``; the background reader of its
 :class:`~wscodec.sync.connection.SyncConnection` reads while it does not. When the handler returns
