@@ -48,6 +48,13 @@ def ws_protocol_cls(request):
 '''
 
 
+def installed_version() -> str:
+    try:
+        return metadata.version("uvicorn")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def fetch_sdist(cache: Path) -> Path:
     """The unpacked sdist of the installed uvicorn (downloaded once per version)."""
     version = metadata.version("uvicorn")
@@ -137,7 +144,7 @@ def compare(outcomes: Dict[Tuple[str, str], str], excused: Dict[str, str]) -> in
             (excused_seen if reason else broken).append((test, ours, reason))
         elif reason and ours == "passed":
             stale.append(test)
-    print(f"\nuvicorn {metadata.version('uvicorn')}, tests/protocols/test_websocket.py")
+    print(f"\nuvicorn {installed_version()}, tests/protocols/test_websocket.py")
     print(f"{'implementation':<20} {'passed':>7} {'failed':>7} {'skipped':>8}")
     for implementation in (THEIRS, OURS):
         c = counts[implementation]
