@@ -469,6 +469,12 @@ def test_a_member_too_far_behind_is_closed_with_1013_and_its_backlog_dropped():
         for n in range(200):
             room.say("fine", f"message {n}")
             assert room.budget.total <= 2 * 8192 + 4096  # the welcomes aside
+            # "fine" keeps up: its outbox thread gets to run before the next
+            # message (on a slow machine, under ASan, it could fall 20 behind
+            # too, and be closed as well). The stuck one never does.
+            fine_deadline = time.monotonic() + 5
+            while len(fine.sent) < n + 3 and time.monotonic() < fine_deadline:
+                time.sleep(0.001)
         deadline = time.monotonic() + 5
         while not stuck.closed_with and time.monotonic() < deadline:
             time.sleep(0.01)
