@@ -71,7 +71,10 @@ def aiohttp_peers() -> List[Tuple[str, Adapter]]:
     def reader_factory(module: Any) -> Callable[[], Callable[[bytes], object]]:
         def make() -> Callable[[bytes], object]:
             queue = module.WebSocketDataQueue(Protocol(), 2**30, loop=loop)
-            reader = module.WebSocketReader(queue, 0, compress=False, decode_text=False)
+            try:
+                reader = module.WebSocketReader(queue, 0, compress=False, decode_text=False)
+            except TypeError:  # aiohttp before 3.14 (Python 3.9 gets 3.13) decodes text always
+                reader = module.WebSocketReader(queue, 0, compress=False)
             return reader.feed_data
 
         return make
