@@ -599,6 +599,36 @@ def test_transports_that_do_not_buffer_use_data_received(run):
     run(main)
 
 
+class StdlibLikeTransport(FakeTransport, asyncio.Transport):
+    """An asyncio.Transport (as the stdlib's are) that counts writelines() calls."""
+
+    def __init__(self):
+        FakeTransport.__init__(self)
+        self.writelines_calls = 0
+
+    def writelines(self, buffers):
+        self.writelines_calls += 1
+        FakeTransport.writelines(self, buffers)
+
+
+def test_a_stdlib_transport_gets_whole_messages_through_write(run):
+    """CPython 3.12.1 and 3.13.0's writelines() never calls pause_writing(): on a
+    stdlib transport a message is joined and written with write(), which does."""
+    from wscodec.asyncio.connection import AsyncConnection
+    from wscodec.connection import Connection, Role
+
+    async def main():
+        connection = AsyncConnection(ping_interval=None)
+        transport = StdlibLikeTransport()
+        connection.connection_made(transport)
+        connection.open(Connection(Role.SERVER))  # unmasked: a header and the payload
+        await connection.send(b"\x00" * 100_000)
+        assert transport.writelines_calls == 0
+        assert len(transport.written) == 100_000 + 10  # a 10-byte header
+
+    run(main)
+
+
 def test_broadcast_encodes_once_and_skips_a_peer_that_does_not_keep_up(run, caplog):
     from wscodec.asyncio import broadcast
 

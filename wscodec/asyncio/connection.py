@@ -78,6 +78,7 @@ class AsyncConnection(asyncio.BufferedProtocol):
         "_drain_waiters",
         "_fragmenting",
         "_high",
+        "_join_writes",
         "_keepalive_waiter",
         "_loop",
         "_lost",
@@ -138,6 +139,7 @@ class AsyncConnection(asyncio.BufferedProtocol):
         self._lost: Optional[asyncio.Future[None]] = None
         self._pings: PendingPings[Tuple[asyncio.Future[float], float]] = PendingPings()
         self._drain_waiters: List[asyncio.Future[None]] = []
+        self._join_writes = False
         self._writing_paused = False
         self._reading_paused = False  # by the transport's owner (the handshake, the queue)
         self._close_held = False  # our close frame waits until the application is idle
@@ -161,6 +163,8 @@ class AsyncConnection(asyncio.BufferedProtocol):
         if set_limits is not None:
             set_limits(high=self.write_limit)
         self._buffer = _read_buffer()  # this thread's: the loop calls us from it
+        # uvloop's transports are not asyncio.Transport instances; the stdlib's are.
+        self._join_writes = isinstance(transport, asyncio.Transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._buffer.view
@@ -475,8 +479,13 @@ class AsyncConnection(asyncio.BufferedProtocol):
         if buffers and not transport.is_closing():
             if len(buffers) == 1:
                 transport.write(buffers[0])
+            elif self._join_writes:
+                # The stdlib's writelines() skips flow control on some Pythons
+                # (3.12.1 and 3.13.0 never call pause_writing() from it): a
+                # peer that never reads would grow the buffer without bound.
+                transport.write(b"".join(buffers))
             else:
-                transport.writelines(buffers)
+                transport.writelines(buffers)  # uvloop's: one writev(), paused as write()
         if protocol.close_sent is not None or protocol.state is not _OPEN:
             self._closing()
 
