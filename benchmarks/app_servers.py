@@ -28,6 +28,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
+from .asgi_apps import bare_echo
 from .echo_servers import announce, async_wait_for_stop, wait_for_stop
 
 #: Library name (as the benchmark names it) -> the wscodec adapter it needs.
@@ -188,27 +189,11 @@ def serve_ws4py(lifetime: float) -> None:
     server.server_close()
 
 
-async def echo_asgi(scope: Dict[str, Any], receive: Callable, send: Callable) -> None:
-    """A bare ASGI echo app: accept, then send back every message as it came."""
-    if scope["type"] != "websocket":
-        return
-    await receive()  # websocket.connect
-    await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] != "websocket.receive":
-            return
-        if message.get("bytes") is not None:
-            await send({"type": "websocket.send", "bytes": message["bytes"]})
-        else:
-            await send({"type": "websocket.send", "text": message["text"]})
-
-
 def serve_uvicorn(lifetime: float) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        echo_asgi,
+        bare_echo,
         ws="wsproto",
         loop="uvloop",
         http="httptools",
