@@ -36,10 +36,19 @@ def running_server(
         assert not thread.is_alive(), "the accept loop did not stop"
 
 
+#: The server running_demo() uses by default: "asyncio" or "threaded".
+DEMO_SERVER = "asyncio"
+
+
 @contextlib.contextmanager
 def running_demo(port: int = 0, **options: Any) -> Iterator[DemoServer]:
-    """The demo server on a free port, serving in a thread, shut down on exit."""
+    """The demo server on a free port, serving in a thread, shut down on exit.
+
+    On the asyncio server unless ``server`` says otherwise, or ``DEMO_SERVER``
+    (which tests/demo's fixture sets, to run each test on both servers).
+    """
     options.setdefault("close_timeout", 2.0)
+    options.setdefault("server", DEMO_SERVER)
     server = serve_demo("127.0.0.1", port, **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

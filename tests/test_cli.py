@@ -240,10 +240,14 @@ def test_info_names_kernel_levels_only_on_the_compiled_backend(forced):
 # The servers -------------------------------------------------------------------------------
 
 
-def test_demo_serves_page_and_chat_then_ctrl_c_closes_with_1001():
-    with running("demo", "--port", "0") as demo:
+@pytest.mark.parametrize(
+    "flags, kind", [((), "asyncio"), (("--asyncio",), "asyncio"), (("--threaded",), "threaded")]
+)
+def test_demo_serves_page_and_chat_then_ctrl_c_closes_with_1001(flags, kind):
+    with running("demo", "--port", "0", *flags) as demo:
         url = demo.wait_for(r"open (http://127\.0\.0\.1:(\d+)/) in a browser")
         assert demo.wait_for(r"backend: (\w+)").group(1) == wscodec.BACKEND
+        assert demo.wait_for(r"server: (\w+)").group(1) == kind
         page, port = url.group(1), int(url.group(2))
         with urllib.request.urlopen(page, timeout=10) as response:
             assert response.status == 200

@@ -63,15 +63,19 @@ class BrokerOwningServer:
             self.broker.close()
 
 
-def demo_app(sock: socket.socket, *, broker_url: Optional[str] = None) -> BrokerOwningServer:
-    """The chat demo on ``sock``, its room carried by the broker ``broker_url`` names."""
+def demo_app(
+    sock: socket.socket, *, broker_url: Optional[str] = None, server: str = "asyncio"
+) -> BrokerOwningServer:
+    """The chat demo on ``sock``, its room carried by the broker ``broker_url`` names;
+    ``server`` is ``"asyncio"`` or ``"threaded"`` (:func:`~wscodec.demo.serve_demo`)."""
     from .demo import serve_demo
 
     broker = broker_from_url(broker_url)
     try:
-        server = serve_demo(
+        demo = serve_demo(
             None,
             0,
+            server=server,
             sock=sock,
             broker=broker,
             extra_headers=_worker_headers(),
@@ -81,7 +85,7 @@ def demo_app(sock: socket.socket, *, broker_url: Optional[str] = None) -> Broker
     except BaseException:
         broker.close()
         raise
-    return BrokerOwningServer(server, broker)
+    return BrokerOwningServer(demo, broker)
 
 
 def _echo(connection: ServerConnection) -> None:

@@ -223,6 +223,7 @@ def demo(args: argparse.Namespace) -> int:
         lambda: serve_demo(
             args.host,
             args.port,
+            server=args.demo_server,
             broker=broker,
             allowed_origins=args.origin,
             open_timeout=5.0,
@@ -230,7 +231,10 @@ def demo(args: argparse.Namespace) -> int:
         ),
     )
     base = f"{url_host(args.host)}:{server.port}"
-    print(f"wscodec {__version__} demo chat, backend: {_backend.BACKEND}", flush=True)
+    print(
+        f"wscodec {__version__} demo chat, backend: {_backend.BACKEND}, server: {args.demo_server}",
+        flush=True,
+    )
     print(f"open http://{base}/ in a browser (WebSocket endpoint: ws://{base}{WS_PATH})")
     print("press Ctrl-C to stop", flush=True)
     return run_until_interrupted(server, sys.stdout)
@@ -342,6 +346,8 @@ def serve_workers(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.app in ("demo", "relay"):
         options["broker_url"] = args.broker
+    if args.app == "demo":
+        options["server"] = getattr(args, "demo_server", "asyncio")
     supervisor = Supervisor(
         app_factory(args.app, **options),
         args.host,
@@ -539,7 +545,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="also accept WebSockets from pages of ORIGIN, e.g. https://chat.example.com "
         "behind a proxy (repeatable; default: only the host and port listened on)",
     )
-    demo_parser.set_defaults(run=demo)
+    server_kind = demo_parser.add_mutually_exclusive_group()
+    server_kind.add_argument(
+        "--asyncio",
+        dest="demo_server",
+        action="store_const",
+        const="asyncio",
+        help="serve on the asyncio server: one event loop for every member (the default)",
+    )
+    server_kind.add_argument(
+        "--threaded",
+        dest="demo_server",
+        action="store_const",
+        const="threaded",
+        help="serve on the threaded server: a thread per connection",
+    )
+    demo_parser.set_defaults(run=demo, demo_server="asyncio")
 
     serve_parser = commands.add_parser(
         "serve",

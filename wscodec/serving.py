@@ -129,7 +129,9 @@ def listen(
 ) -> socket.socket:
     """A TCP socket listening on ``host:port`` (IPv6 when ``host`` has a colon)."""
     family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, as asyncio's own sockets: its transports set TCP_NODELAY on
+    # the connections accepted from a socket made so (and only then).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:

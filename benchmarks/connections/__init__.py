@@ -21,8 +21,8 @@ aiohttp and picows, each in a process of its own (asyncio ones on uvloop):
   compression off and on, and RSS per connection with compression on;
 - **threaded**: the threaded server (a thread per connection, the stack size
   it sets) through the same idle steps up to ``--threaded-max``;
-- **chat**: the demo under ``--chat`` members at the allowed rate (see
-  :mod:`benchmarks.connections.chat`).
+- **chat**: the demo under ``--chat`` members at the allowed rate, on each
+  of ``--chat-servers`` (see :mod:`benchmarks.connections.chat`).
 
 It raises ``RLIMIT_NOFILE`` itself (the hard limit too where allowed; if not,
 the run shrinks to what the limit allows and says so). Every wait has a
@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--traced", type=int, default=1000, help="connections for tracemalloc")
     parser.add_argument("--threaded-max", type=int, default=5000)
     parser.add_argument("--chat", default="250,1000", help="members for the overload runs")
+    parser.add_argument(
+        "--chat-servers", default="asyncio,threaded", help="the demo's servers to overload"
+    )
     parser.add_argument("--servers", default=",".join(OURS + PEERS))
     parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--quick", action="store_true", help="2,000 connections, small chat")
@@ -115,7 +118,11 @@ def run(args: argparse.Namespace) -> int:
     if "chat" in only:
         from .chat import overload
 
-        results["chat"] = [_guarded(overload, int(n), nofile) for n in args.chat.split(",")]
+        results["chat"] = [
+            _guarded(overload, int(n), nofile, kind)
+            for kind in args.chat_servers.split(",")
+            for n in args.chat.split(",")
+        ]
     print_report(results)
     if args.json:
         with open(args.json, "w") as out:
@@ -125,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _guarded(function: Any, *args: Any) -> Dict[str, Any]:
     """A step's result, or what went wrong: one server's failure ends only its own row."""
-    print(f"  {function.__name__}{args[:2]}", file=sys.stderr, flush=True)
+    print(f"  {function.__name__}{args}", file=sys.stderr, flush=True)
     try:
         result: Dict[str, Any] = function(*args)
         return result

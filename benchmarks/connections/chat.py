@@ -1,9 +1,11 @@
 """Overload: the chat demo with many members each sending at the demo's allowed rate.
 
-    python -m benchmarks.connections.chat --serve MAX_CONNECTIONS   (the server side)
+    python -m benchmarks.connections.chat MEMBERS [asyncio|threaded]
+    python -m benchmarks.connections.chat --serve MAX_CONNECTIONS SERVER   (the server side)
 
-The demo (:func:`wscodec.demo.serve_demo`, the threaded server) runs in a
-process of its own with ``max_connections`` raised to admit every member; the
+The demo (:func:`wscodec.demo.serve_demo`, on its asyncio server, the
+default, or its threaded one) runs in a process of its own with
+``max_connections`` raised to admit every member; the
 members are ``tests/hostile/chat_flood.py`` (raw sockets in one process, 16
 per source address as the demo admits, each sending ``ChatLimits.rate``
 messages a second and reading everything). Meanwhile a fresh member (the
@@ -29,11 +31,11 @@ from .limits import raise_nofile, rss, thread_count
 FLOOD_SCRIPT = os.path.join(_ROOT, "tests", "hostile", "chat_flood.py")
 
 
-def serve(max_connections: int) -> int:
+def serve(max_connections: int, kind: str) -> int:
     from wscodec.demo import serve_demo
 
     raise_nofile(max_connections + 256)
-    server = serve_demo("127.0.0.1", 0, max_connections=max_connections, backlog=1024)
+    server = serve_demo("127.0.0.1", 0, server=kind, max_connections=max_connections, backlog=1024)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"PORT {server.port}", flush=True)
     for line in sys.stdin:
@@ -60,12 +62,16 @@ def _answer_time(client: Any, text: str, timeout: float) -> Optional[str]:
             return "message"
 
 
-def overload(members: int, nofile: int, says: int = 40) -> Dict[str, Any]:
+def overload(
+    members: int, nofile: int, server_kind: str = "asyncio", says: int = 40
+) -> Dict[str, Any]:
     from wscodec import connect
     from wscodec.demo import ChatLimits
 
     rate = ChatLimits().rate
-    server = Child("benchmarks.connections.chat", "--serve", str(members + 64), nofile=nofile)
+    server = Child(
+        "benchmarks.connections.chat", "--serve", str(members + 64), server_kind, nofile=nofile
+    )
     port = int(server.line(60).split()[1])
     pid = server.process.pid
     samples: List[Dict[str, int]] = [{"rss": rss(pid), "threads": thread_count(pid)}]
@@ -85,7 +91,7 @@ def overload(members: int, nofile: int, says: int = 40) -> Dict[str, Any]:
         text=True,
         cwd=_ROOT,
     )
-    result: Dict[str, Any] = {"members": members, "rate": rate}
+    result: Dict[str, Any] = {"members": members, "rate": rate, "server": server_kind}
     try:
         assert flood.stdout is not None
         result["joined"] = json.loads(flood.stdout.readline())["members"]
@@ -126,5 +132,6 @@ def overload(members: int, nofile: int, says: int = 40) -> Dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
-        sys.exit(serve(int(sys.argv[2])))
-    print(json.dumps(overload(int(sys.argv[1]), 4096), indent=1))
+        sys.exit(serve(int(sys.argv[2]), sys.argv[3]))
+    kind = sys.argv[2] if len(sys.argv) > 2 else "asyncio"
+    print(json.dumps(overload(int(sys.argv[1]), 4096, kind), indent=1))

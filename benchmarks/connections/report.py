@@ -160,7 +160,8 @@ def print_report(results: Dict[str, Any]) -> None:
             print(f"chat: {chat['error']}")
             continue
         print(
-            f"- chat, {chat['members']} members at {chat['rate']}/s: {chat['joined']} joined, "
+            f"- chat on the {chat.get('server', 'threaded')} server, {chat['members']} members "
+            f"at {chat['rate']}/s: {chat['joined']} joined, "
             f"{chat['flood']['closed']} closed; observer p50 {_ms(chat['observer_p50'])} ms, "
             f"p90 {_ms(chat['observer_p90'])} ms, "
             f"p99 {_ms(chat['observer_p99'])} ms, max {_ms(chat['observer_max'])} ms "

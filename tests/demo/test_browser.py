@@ -18,7 +18,7 @@ import pytest
 
 import wscodec
 from tests.helpers import system_program_missing
-from wscodec.demo import DemoServer, serve_demo
+from wscodec.demo import AsyncioDemoServer, DemoServer, serve_demo
 
 CHROMIUM = os.environ.get("WSCODEC_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -71,13 +71,16 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 class DemoThread:
     """The demo server in a thread, which the test can stop and start again on one port."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
         self.port = 0
         self.server: Any = None
         self.thread: Any = None
 
     def start(self) -> DemoServer:
-        self.server = serve_demo("127.0.0.1", self.port, close_timeout=2.0, stats_interval=0.2)
+        self.server = serve_demo(
+            "127.0.0.1", self.port, server=self.kind, close_timeout=2.0, stats_interval=0.2
+        )
         self.port = self.server.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -91,9 +94,11 @@ class DemoThread:
             self.server = None
 
 
-@pytest.fixture
-def demo() -> Iterator[DemoThread]:
-    server = DemoThread()
+@pytest.fixture(params=["asyncio", "threaded"])
+def demo(request: Any) -> Iterator[DemoThread]:
+    """The demo on each of its servers (``wscodec demo --asyncio``, the default, and
+    ``--threaded``)."""
+    server = DemoThread(request.param)
     server.start()
     try:
         yield server
@@ -226,7 +231,11 @@ def test_a_reconnect_keeps_the_conversation_and_marks_the_gap(browser, demo):
     wait_for_message(bob, "alice", "before the gap")
     wait_for_message(alice, "alice", "before the gap")
 
-    dropped.close(1012, "service restart")  # not a refusal: the page reconnects
+    # Not a refusal: the page reconnects.
+    if isinstance(demo.server, AsyncioDemoServer):
+        demo.server.submit(dropped.close(1012, "service restart")).result(5)
+    else:
+        dropped.close(1012, "service restart")
     say(bob, "during the gap")
     expect_state(alice, "connected", "Connected as alice")
     alice.wait_for_function(

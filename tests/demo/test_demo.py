@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -12,6 +13,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 import wscodec
+from tests import helpers
 from tests.helpers import read_response, running_demo
 from wscodec import ConnectionClosed, InvalidStatus, connect
 from wscodec.demo import ChatLimits, LocalBroker, Room
@@ -20,6 +22,13 @@ from wscodec.demo.limits import ActiveSenders, SendShare
 from wscodec.demo.static import FILES, StaticFiles
 
 FAST = ChatLimits(rate=1000.0, burst=1000)
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "threaded"])
+def demo_server(request: Any, monkeypatch: Any) -> str:
+    """Every test here on both of the demo's servers (the unit tests too: they are quick)."""
+    monkeypatch.setattr(helpers, "DEMO_SERVER", request.param)
+    return request.param
 
 
 def recv_event(client: Any, kind: str, timeout: float = 5.0) -> Dict[str, Any]:
@@ -78,7 +87,8 @@ def test_join_message_leave_between_two_members():
         with member(server, "bob") as bob:
             assert bob.welcome["users"] == ["alice", "bob"]
             joined = recv_event(alice, "join")
-            assert joined["name"] == "bob" and joined["users"] == ["alice", "bob"]
+            assert joined["name"] == "bob" and joined["online"] == 2
+            assert "users" not in joined  # a count: a list would cost n * n names
             bob.send(json.dumps({"type": "message", "text": "  hello <b>alice</b>  "}))
             for client in (alice, bob):
                 said = recv_event(client, "message")
@@ -86,7 +96,7 @@ def test_join_message_leave_between_two_members():
                 assert said["text"] == "hello <b>alice</b>"  # stripped, never altered
                 assert isinstance(said["time"], int)
         left = recv_event(alice, "leave")
-        assert left["name"] == "bob" and left["users"] == ["alice"]
+        assert left["name"] == "bob" and left["online"] == 1
 
 
 def test_names_are_made_unique_and_normalised():
@@ -346,7 +356,7 @@ def test_two_rooms_on_one_broker_share_everything():
         **ben.sent[-1],
         "type": "leave",
         "name": "ann",
-        "users": ["ann (2)"],
+        "online": 1,
     }
     assert ann.kinds() == ["welcome", "join", "join", "message"]
     first.close()
@@ -510,3 +520,105 @@ def test_json_nested_too_deeply_is_a_policy_violation():
     with running_demo() as server, member(server, "deep") as client:
         client.send('{"type": "message", "text": ' + "[" * 3000)
         assert closed_with(client) == (1008, "JSON nested too deeply")
+
+
+class FakeTransport:
+    """What LoopOutbox reads of a transport: the bytes it holds, and whether it closes."""
+
+    def __init__(self) -> None:
+        self.buffered = 0
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class FakeLoopConnection:
+    """A stand-in for an asyncio ServerConnection; ``reads`` False: its peer reads nothing,
+    so everything sent stays in the transport's buffer."""
+
+    remote_address = ("fake", 0)
+
+    def __init__(self, reads: bool = True) -> None:
+        self.transport = FakeTransport()
+        self.reads = reads
+        self.sent: List[Dict[str, Any]] = []
+        self.closed_with: List[int] = []
+
+    def send_nowait(self, message: str) -> None:
+        self.sent.append(json.loads(message))
+        if not self.reads:
+            self.transport.buffered += len(message)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed_with.append(code)
+
+
+def test_on_asyncio_a_member_too_far_behind_is_closed_with_1013_and_its_backlog_dropped():
+    """The asyncio demo's outbox is the transport's buffer: what waits there for one
+    member is bounded by its share, and past it the member is closed with 1013 while
+    the others get every message."""
+    from wscodec.demo.on_asyncio import LoopOutbox
+
+    async def main() -> None:
+        limits = ChatLimits(max_backlog_bytes=8192, history=0)
+        room = Room(LocalBroker(), limits=limits, outbox=LoopOutbox)
+        stuck, fine = FakeLoopConnection(reads=False), FakeLoopConnection()
+        room.join(stuck, "stuck", limits)
+        room.join(fine, "fine", limits)
+        for n in range(200):
+            room.say("fine", f"message {n}")
+            assert stuck.transport.buffered <= 8192
+        await asyncio.sleep(0)  # the close task runs
+        assert stuck.closed_with == [1013]
+        assert room.budget.dropped == 1
+        texts = [m["text"] for m in fine.sent if m["type"] == "message"]
+        assert texts == [f"message {n}" for n in range(200)]
+        room.leave(stuck)
+        room.leave(fine)
+        assert room.budget.members == 0
+
+    asyncio.run(main())
+
+
+def test_a_member_that_never_reads_is_dropped_and_the_room_goes_on():
+    """Over real sockets, on both servers: a member whose socket is never read is
+    closed with 1013 once its backlog passes its share; the sender gets all of its
+    own messages back, in order."""
+    big = ChatLimits(
+        rate=1e6, burst=1_000_000, max_message_bytes=2**17, max_text=100_000, history=0
+    )
+    text = "x" * 60_000
+    with running_demo(limits=big, stats_interval=60, write_timeout=1.0) as server:
+        with socket.create_connection(("127.0.0.1", server.port)) as stuck:
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            key = "dGhlIHNhbXBsZSBub25jZQ=="
+            stuck.sendall(
+                f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            join = json.dumps({"type": "join", "name": "stuck"}).encode()
+            stuck.sendall(bytes([0x81, 0x80 | len(join)]) + b"\0\0\0\0" + join)
+            with member(server, "talker", max_size=2**17) as talker:
+                room = server.app.room
+                deadline = time.monotonic() + 10
+                while len(room.users) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                sent = 0
+                while not room.budget.dropped and sent < 400 and time.monotonic() < deadline:
+                    talker.send(json.dumps({"type": "message", "text": f"{sent} {text}"}))
+                    sent += 1
+                    echoed = recv_event(talker, "message")
+                    assert echoed["text"] == f"{sent - 1} {text}"
+                assert room.budget.dropped == 1, f"not dropped after {sent} messages of 60 KB"
+                # It cannot read our close frame: it leaves the room when the
+                # closing handshake times out (asyncio: close_timeout, 2 s here)
+                # or a write does (threaded: write_timeout, 1 s here).
+                deadline = time.monotonic() + 8
+                while room.users != ["talker"] and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert room.users == ["talker"]
+                assert room.budget.members == 1

@@ -63,11 +63,7 @@ def broadcast(
                 shared = codec.encode_frame(opcode, payload)
             transport.write(shared)
         else:
-            if opcode is Opcode.TEXT:
-                protocol.send_text(message)  # type: ignore[arg-type]
-            else:
-                protocol.send_binary(payload)
-            connection._flush()
+            connection.send_nowait(message if opcode is Opcode.TEXT else payload)
         sent += 1
     for why, count in skipped.items():
         _logger.warning("broadcast skipped %d connections: %s", count, why)

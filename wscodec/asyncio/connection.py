@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -46,6 +47,7 @@ __all__ = ["AsyncConnection", "Data"]
 
 _OPEN, _CLOSED = State.OPEN, State.CLOSED
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+_TCP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 # One read buffer per thread, shared by the connections of the event loop
 # that runs there: a loop calls get_buffer(), reads and calls
@@ -165,6 +167,7 @@ class AsyncConnection(asyncio.BufferedProtocol):
         self._buffer = _read_buffer()  # this thread's: the loop calls us from it
         # uvloop's transports are not asyncio.Transport instances; the stdlib's are.
         self._join_writes = isinstance(transport, asyncio.Transport)
+        _set_nodelay(transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._buffer.view
@@ -404,6 +407,29 @@ class AsyncConnection(asyncio.BufferedProtocol):
         self._flush()
         if self._writing_paused:
             await self._drain()
+
+    def send_nowait(self, message: Union[Data, bytearray, memoryview]) -> None:
+        """Write one message to the transport now, whatever its buffer holds.
+
+        For fan-out to many connections (a chat room, notifications), where
+        waiting for one slow peer would hold up the rest: the caller bounds
+        what may wait, by checking ``transport.get_write_buffer_size()``
+        first, as :func:`~wscodec.asyncio.broadcast` does. Raises
+        :class:`~wscodec.ConnectionClosed` once the connection is closing, and
+        RuntimeError while a :meth:`send` of fragments is under way.
+        """
+        protocol = self.protocol
+        if protocol is None:
+            raise RuntimeError("the opening handshake is not over")
+        if self._fragmenting is not None:
+            raise RuntimeError("a fragmented message is being sent")
+        if isinstance(message, str):
+            protocol.send_text(message)
+        elif isinstance(message, _BYTES_LIKE):
+            protocol.send_binary(message)
+        else:
+            raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
+        self._flush()
 
     async def _send_fragments(self, fragments: Union[Iterable[Data], AsyncIterable[Data]]) -> None:
         protocol = self.protocol
@@ -664,6 +690,22 @@ class AsyncConnection(asyncio.BufferedProtocol):
         if self.protocol is None:
             return ConnectionClosedError(CloseCode.ABNORMAL_CLOSURE, "")
         return self.protocol.close_exception()
+
+
+def _set_nodelay(transport: asyncio.BaseTransport) -> None:
+    """No Nagle delay on a TCP connection: a message written while an earlier
+    one waits for its ACK would wait up to 40 ms (the peer's delayed ACK).
+
+    The stdlib loop sets it only for sockets made with ``IPPROTO_TCP``, not for
+    those accepted from a socket made without (``serve(sock=...)``, or
+    :func:`~wscodec.serving.listen` before it set it).
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in _TCP_FAMILIES:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # reset already: the connection fails on its own
+            pass
 
 
 def _decoded(message: Data, decode: bool) -> Data:

@@ -123,13 +123,18 @@ class ServerConnection(AsyncConnection):
         transport = self.transport
         assert transport is not None and self._loop is not None
         self.response = response
-        transport.write(response.serialize())
-        if transport.can_write_eof():
-            transport.write_eof()
-        else:
-            transport.close()
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+        transport.write(response.serialize())
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
+        except OSError:  # the client is gone already (ENOTCONN): nothing to linger for
+            transport.abort()
+            return
         self._timer = self._loop.call_later(_REFUSE_LINGER, transport.abort)
 
     async def _run(self, request: Request, leftover: bytes) -> None:
@@ -225,10 +230,12 @@ class Server(ServerBase):
         ping_interval: Optional[float] = 20.0,
         ping_timeout: Optional[float] = 20.0,
         backlog: int = 128,
+        create_connection: Optional[Callable[[Server], ServerConnection]] = None,
         **options: Any,
     ) -> None:
         super().__init__(sock, process_request=process_request, **options)  # type: ignore[arg-type]
         self.handler = handler
+        self.create_connection = create_connection or ServerConnection
         # create_server(sock=...) calls listen() again, with 100 unless told:
         # the backlog the socket was made with would be lost.
         self.backlog = backlog
@@ -257,7 +264,10 @@ class Server(ServerBase):
         loop = asyncio.get_running_loop()
         self._closed = loop.create_future()
         self._server = await loop.create_server(
-            lambda: ServerConnection(self), sock=self.socket, ssl=self.ssl, backlog=self.backlog
+            lambda: self.create_connection(self),
+            sock=self.socket,
+            ssl=self.ssl,
+            backlog=self.backlog,
         )
         self.logger.info("server listening on %s", _describe(self.socket))
 
@@ -379,6 +389,9 @@ class serve:
       ``write_timeout=30``: a peer that reads nothing for that long is dropped.
     - ``ping_interval=20``, ``ping_timeout=20``: keepalive (None disables).
     - ``logger``: defaults to the ``wscodec.server`` logger.
+    - ``create_connection=None``: a :class:`ServerConnection` subclass (or
+      any callable taking the server) to make each connection with, as in
+      websockets.
     """
 
     def __init__(

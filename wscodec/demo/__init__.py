@@ -1,4 +1,4 @@
-"""The live demo: a chat room served by wscodec's threaded server.
+"""The live demo: a chat room served by wscodec's asyncio server (or its threaded one).
 
 ::
 
@@ -17,30 +17,36 @@ Beyond the chat's own limits (:class:`ChatLimits`), the server admits at most
 503 at once, so one address's idle sockets cannot fill every slot. A browser's
 WebSocket is accepted only from a page of this server (:class:`OriginPolicy`).
 
-Here: the chat (``chat.py``), the page (``static.py``, ``static/``) and this server.
+Here: the chat (``chat.py``, ``limits.py``), the page (``static.py``, ``static/``),
+the servers (``on_asyncio.py``, ``threaded.py``) and the origin policy.
 May import the core, the flavours, ``serving`` and the brokers; only the CLI and the apps import it.
 """
 
 from __future__ import annotations
 
-import collections
+import asyncio
 import ipaddress
 import logging
 import socket
-import threading
 import urllib.parse
-from typing import Any, Counter, FrozenSet, Iterable, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Optional, Tuple, Union
 
+from ..asyncio.server import Server as AsyncioServer
+from ..asyncio.server import serve as serve_asyncio
 from ..brokers import Broker, LocalBroker
 from ..handshake import Request, Response, reject
 from ..serving import listen
-from ..sync.server import Server, ServerConnection
 from .chat import ChatApp, ChatLimits, FanoutBudget, Room
+from .limits import AddressCounter
+from .on_asyncio import AsyncChatApp, AsyncioDemoServer, LoopBroker, LoopOutbox, _DemoConnection
 from .static import StaticFiles
+from .threaded import PerAddressServer, ThreadedDemoServer
 
 __all__ = [
     "WS_PATH",
     "Broker",
+    "AsyncChatApp",
+    "AsyncioDemoServer",
     "ChatApp",
     "ChatLimits",
     "DemoServer",
@@ -49,6 +55,7 @@ __all__ = [
     "OriginPolicy",
     "Room",
     "StaticFiles",
+    "ThreadedDemoServer",
     "serve_demo",
 ]
 
@@ -57,36 +64,8 @@ WS_PATH = "/ws"
 
 logger = logging.getLogger("wscodec.demo")
 
-
-class DemoServer:
-    """A wscodec :class:`~wscodec.sync.server.Server` running the chat, and the chat itself."""
-
-    def __init__(self, server: Server, app: ChatApp) -> None:
-        self.server = server
-        self.app = app
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def connections(self) -> List[ServerConnection]:
-        return self.server.connections
-
-    def serve_forever(self) -> None:
-        """Accept connections until :meth:`shutdown`."""
-        self.server.serve_forever()
-
-    def shutdown(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        """Close every connection with ``code`` and stop."""
-        self.app.stop()
-        self.server.shutdown(code, reason)
-
-    def __enter__(self) -> DemoServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.shutdown()
+#: What :func:`serve_demo` returns: the same interface on either server.
+DemoServer = Union[AsyncioDemoServer, ThreadedDemoServer]
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -174,43 +153,11 @@ def _is_loopback(name: str) -> bool:
         return name == "localhost"
 
 
-class _DemoServer(Server):
-    """The threaded server with a per-address connection limit, counted from accept."""
-
-    def __init__(self, *args: Any, max_connections_per_address: Optional[int], **options: Any):
-        super().__init__(*args, **options)
-        self.max_connections_per_address = max_connections_per_address
-        self._per_address: Counter[str] = collections.Counter()
-        self._per_address_lock = threading.Lock()
-
-    def _serve_connection(self, sock: socket.socket, address: Any) -> None:
-        limit = self.max_connections_per_address
-        key = str(address[0]) if isinstance(address, tuple) and address else str(address)
-        with self._per_address_lock:
-            busy = limit is not None and self._per_address[key] >= limit
-            if not busy:
-                self._per_address[key] += 1
-        if busy:
-            self.logger.warning("refusing %s: %d connections open from %s", address, limit, key)
-            self._refuse(
-                sock, reject(503, "too many connections from your address", [("Retry-After", "1")])
-            )
-            with self._lock:
-                self._threads.discard(threading.current_thread())
-            return
-        try:
-            super()._serve_connection(sock, address)
-        finally:
-            with self._per_address_lock:
-                self._per_address[key] -= 1
-                if not self._per_address[key]:
-                    del self._per_address[key]
-
-
 def serve_demo(
     host: Optional[str] = "127.0.0.1",
     port: int = 8765,
     *,
+    server: str = "asyncio",
     limits: Optional[ChatLimits] = None,
     broker: Optional[Broker] = None,
     stats_interval: float = 1.0,
@@ -223,6 +170,11 @@ def serve_demo(
 ) -> DemoServer:
     """Listen on ``host:port`` and serve the chat page and its WebSocket endpoint.
 
+    ``server`` is ``"asyncio"`` (the default: one event loop in a thread,
+    for thousands of members) or ``"threaded"`` (a thread per connection).
+    Either way the result is served already, and its ``serve_forever()`` and
+    ``shutdown()`` may be called from any thread.
+
     ``limits`` bound what each connection may do and what may wait to be sent
     to it (:class:`ChatLimits`); ``broker`` carries the room's events
     (:class:`LocalBroker`, in this process, by default). A browser's
@@ -231,25 +183,25 @@ def serve_demo(
     ``max_connections`` (default 256) connections are served, and
     ``max_connections_per_address`` (default 16, None for no limit) from one
     IP address; others get 503. ``sock``, ``backlog`` and ``reuse_port`` are
-    as for :func:`wscodec.serve`, which other ``options`` go to.
+    as for :func:`wscodec.serve`; other ``options`` go to the server
+    (:func:`wscodec.asyncio.serve` or :func:`wscodec.serve`).
     """
+    if server not in ("asyncio", "threaded"):
+        raise ValueError(f"server must be 'asyncio' or 'threaded', not {server!r}")
     limits = limits or ChatLimits()
     options.setdefault("max_size", limits.max_message_bytes)
     options.setdefault("max_connections", 256)
     options.setdefault("logger", logging.getLogger("wscodec.server"))
-    if max_connections_per_address is not None and max_connections_per_address < 1:
-        raise ValueError("max_connections_per_address must be at least 1 (or None)")
+    addresses = AddressCounter(max_connections_per_address)
     owned = sock is None
     if sock is None:
         sock = listen(host, port, backlog=backlog, reuse_port=reuse_port)
     try:
         bound_host, bound_port = sock.getsockname()[:2]
         policy = OriginPolicy(host if owned else bound_host, bound_port, allowed_origins)
-        room = Room(broker or LocalBroker(), history=limits.history, limits=limits)
-        app = ChatApp(room, limits, stats_interval=stats_interval)
         static = StaticFiles()
 
-        def process_request(connection: ServerConnection, request: Request) -> Optional[Response]:
+        def process_request(connection: Any, request: Request) -> Optional[Response]:
             if request.path.split("?", 1)[0] != WS_PATH:
                 return static.response(request)
             if not policy.allows(request.headers.get("Origin"), connection.local_address):
@@ -257,16 +209,52 @@ def serve_demo(
                 return reject(403, "cross-origin WebSocket connections are not allowed")
             return None
 
-        server = _DemoServer(
-            app.handle,
-            sock,
-            process_request=process_request,
-            max_connections_per_address=max_connections_per_address,
-            **options,
+        broker = broker or LocalBroker()
+        if server == "asyncio":
+            return _serve_on_asyncio(
+                sock, broker, limits, stats_interval, addresses, process_request, backlog, options
+            )
+        room = Room(broker, history=limits.history, limits=limits)
+        app = ChatApp(room, limits, stats_interval=stats_interval)
+        threaded = PerAddressServer(
+            app.handle, sock, process_request=process_request, addresses=addresses, **options
         )
     except BaseException:
         if owned:
             sock.close()
         raise
     app.start()
-    return DemoServer(server, app)
+    return ThreadedDemoServer(threaded, app)
+
+
+def _serve_on_asyncio(
+    sock: socket.socket,
+    broker: Broker,
+    limits: ChatLimits,
+    stats_interval: float,
+    addresses: AddressCounter,
+    process_request: Any,
+    backlog: int,
+    options: Dict[str, Any],
+) -> AsyncioDemoServer:
+    async def setup() -> Tuple[AsyncioServer, AsyncChatApp]:
+        loop = asyncio.get_running_loop()
+        room = Room(
+            LoopBroker(broker, loop), history=limits.history, limits=limits, outbox=LoopOutbox
+        )
+        app = AsyncChatApp(room, limits, stats_interval=stats_interval)
+        try:
+            served = await serve_asyncio(
+                app.handle,
+                sock=sock,
+                process_request=process_request,
+                create_connection=lambda server: _DemoConnection(server, addresses),
+                backlog=backlog,
+                **options,
+            )
+        except BaseException:
+            room.close()
+            raise
+        return served, app
+
+    return AsyncioDemoServer(setup, options.get("close_timeout", 10.0))

@@ -5,10 +5,10 @@ The protocol, one JSON object per text message:
 - client to server: ``{"type": "join", "name": NICK}`` first, then any number
   of ``{"type": "message", "text": TEXT}``;
 - server to client: ``welcome`` (the nickname given, who is online, the last
-  messages and the limits), then ``join``, ``leave`` and ``message`` events
-  as they happen, a ``busy`` notice to a sender whose message did not fit
-  its share of the room, and a ``stats`` object every second (backend,
-  people online, messages per second).
+  messages and the limits), then ``join`` and ``leave`` events (a name, and
+  how many are online) and ``message`` events as they happen, a ``busy``
+  notice to a sender whose message did not fit its share of the room, and a
+  ``stats`` object every second (backend, people online, messages per second).
 
 Abuse is answered with a close code, never an exception that could take the
 server down: a message larger than ``max_message_bytes`` gets 1009 from the
@@ -16,14 +16,16 @@ codec, a chat text longer than ``max_text`` characters 1009, a binary message
 1003, and invalid JSON, JSON nested deeper than ``max_json_depth``, a bad
 nickname, an unknown message type or sending faster than the rate limit 1008.
 
-Fan-out is bounded too. Each member has an outbox of its own, written by a
-short-lived thread, so a slow reader never holds up the room; what waits in
-it is bounded per member (``max_backlog_messages``, and ``max_backlog_bytes``
-or an equal share of ``max_total_backlog_bytes``, whichever is smaller). A
-member whose outbox would grow beyond that cannot keep up with the room and
-is closed with 1013 (Try Again Later; the page reconnects): its backlog is
-dropped, so the others' messages, a newcomer's included, go out promptly
-and the server's memory stays bounded.
+Fan-out is bounded too. Each member has an outbox of its own, so a slow
+reader never holds up the room; what waits in it is bounded per member
+(``max_backlog_bytes`` or an equal share of ``max_total_backlog_bytes``,
+whichever is smaller, and on the threaded server ``max_backlog_messages``).
+On the asyncio server (the default) the outbox is the connection's transport
+buffer, written without waiting; on the threaded server it is a queue
+written by a short-lived thread. A member whose outbox would grow beyond
+that cannot keep up with the room and is closed with 1013 (Try Again Later;
+the page reconnects): its backlog is dropped, so the others' messages, a
+newcomer's included, go out promptly and the server's memory stays bounded.
 
 What the room delivers is bounded as well: at most ``max_deliveries``
 messages a second to this server's members together. Those who spoke in the
@@ -53,7 +55,7 @@ import re
 import threading
 import time
 import unicodedata
-from typing import Any, Deque, Dict, List, NoReturn, Optional, Set
+from typing import Any, Callable, Deque, Dict, List, Optional, Set
 
 from .. import __version__, _backend
 from ..brokers import Broker, LocalBroker
@@ -69,10 +71,14 @@ __all__ = [
     "LocalBroker",
     "FanoutBudget",
     "RateMeter",
+    "Refused",
     "Room",
     "SendShare",
     "TokenBucket",
+    "decode_event",
     "json_depth",
+    "read_join",
+    "read_message",
     "validate_name",
 ]
 
@@ -90,7 +96,7 @@ class _Outbox:
     that does not read holds up its own outbox only.
     """
 
-    def __init__(self, connection: SyncConnection, budget: FanoutBudget) -> None:
+    def __init__(self, connection: Any, budget: FanoutBudget) -> None:
         self.connection = connection
         self.budget = budget
         self._queue: Deque[str] = collections.deque()
@@ -230,7 +236,9 @@ class Room:
     event it gets back to its state and queues it in each of its own
     connections' outbox, bounded by ``limits`` (see :class:`FanoutBudget`), so
     a slow reader never holds up the room and one too far behind is closed
-    with 1013.
+    with 1013. ``outbox(connection, budget)`` makes a connection's outbox: by
+    default one for the threaded server's connections; the asyncio server's
+    has its own (:mod:`wscodec.demo.on_asyncio`).
     """
 
     def __init__(
@@ -239,8 +247,10 @@ class Room:
         channel: str = "chat",
         history: int = 50,
         limits: Optional[ChatLimits] = None,
+        outbox: Optional[Callable[[Any, FanoutBudget], _Outbox]] = None,
     ) -> None:
         self.broker = broker
+        self._new_outbox = outbox or _Outbox
         self.channel = channel
         self.limits = limits or ChatLimits()
         self.budget = FanoutBudget(self.limits)
@@ -249,15 +259,15 @@ class Room:
         self._lock = threading.RLock()
         self._members: Set[str] = set()
         self._history: Deque[Dict[str, Any]] = collections.deque(maxlen=history)
-        self._local: Dict[SyncConnection, _Outbox] = {}
-        self._names: Dict[SyncConnection, str] = {}
-        self._shares: Dict[SyncConnection, SendShare] = {}
+        self._local: Dict[Any, _Outbox] = {}
+        self._names: Dict[Any, str] = {}
+        self._shares: Dict[Any, SendShare] = {}
         self._senders = ActiveSenders(self.limits.sender_window)
         self._unsubscribe = broker.subscribe(channel, self._on_event)
 
     # What a connection does --------------------------------------------------------
 
-    def join(self, connection: SyncConnection, name: str, limits: ChatLimits) -> str:
+    def join(self, connection: Any, name: str, limits: ChatLimits) -> str:
         """Add ``connection`` as ``name`` (made unique); the nickname it got.
 
         The newcomer gets a ``welcome`` with who is online and the history,
@@ -276,7 +286,7 @@ class Room:
                 "version": __version__,
                 "limits": {"max_text": limits.max_text, "max_name": limits.max_name},
             }
-            outbox = _Outbox(connection, self.budget)
+            outbox = self._new_outbox(connection, self.budget)
             outbox.put(json.dumps(welcome))
             self._local[connection] = outbox
             self._names[connection] = given
@@ -284,7 +294,7 @@ class Room:
         self._publish({"type": "join", "name": given, "time": _now_ms()})
         return given
 
-    def admit(self, connection: SyncConnection) -> bool:
+    def admit(self, connection: Any) -> bool:
         """Whether ``connection``'s next message fits its share of the room's deliveries.
 
         When it does not, the sender gets a ``busy`` notice and the message is
@@ -306,7 +316,7 @@ class Room:
         event = {"type": "message", "name": name, "text": text, "time": _now_ms()}
         self._publish(event, keep=self._history.maxlen or 0)
 
-    def leave(self, connection: SyncConnection) -> None:
+    def leave(self, connection: Any) -> None:
         """Remove ``connection``; everyone left gets the ``leave`` notice."""
         with self._lock:
             outbox = self._local.pop(connection, None)
@@ -332,7 +342,7 @@ class Room:
             return list(self._history)
 
     @property
-    def connections(self) -> List[SyncConnection]:
+    def connections(self) -> List[Any]:
         """The connections of this process that joined the room."""
         with self._lock:
             return list(self._local)
@@ -404,13 +414,15 @@ class Room:
                 self._history.append(event)
                 self._senders.saw(event.get("name", ""))
                 self.received.add()
-            elif kind == "join":
-                self._members.add(event["name"])
-                event["users"] = self._users()
-                raw = json.dumps(event)
-            elif kind == "leave":
-                self._members.discard(event["name"])
-                event["users"] = self._users()
+            elif kind in ("join", "leave"):
+                # The count, not the list: a list in every notice would make
+                # n joins cost n * n names to every member (12 MB a join at
+                # 1,000). A page keeps its own list, from its welcome on.
+                if kind == "join":
+                    self._members.add(event["name"])
+                else:
+                    self._members.discard(event["name"])
+                event["online"] = len(self._members)
                 raw = json.dumps(event)
             # Under the lock: every connection gets the events in one order.
             self.delivered.add(self._fan_out(raw))
@@ -420,12 +432,64 @@ class Room:
         return sum(1 for outbox in list(self._local.values()) if outbox.put(message))
 
 
-class _Closed(Exception):
-    """The handler closed the connection for a reason already logged."""
+class Refused(Exception):
+    """A member's message breaks a rule: the connection closes with ``code`` and ``reason``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def decode_event(raw: Data, limits: ChatLimits) -> Dict[str, Any]:
+    """``raw`` as a chat event (a JSON object); raises :class:`Refused` otherwise."""
+    if not isinstance(raw, str):
+        raise Refused(CloseCode.UNSUPPORTED_DATA, "text messages only")
+    if json_depth(raw) > limits.max_json_depth:
+        # Before json.loads, which recurses once per level: RecursionError
+        # (or, on a small thread stack, worse) instead of an answer.
+        raise Refused(CloseCode.POLICY_VIOLATION, "JSON nested too deeply")
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        raise Refused(CloseCode.POLICY_VIOLATION, "invalid JSON") from None
+    if not isinstance(event, dict):
+        raise Refused(CloseCode.POLICY_VIOLATION, "expected a JSON object")
+    return event
+
+
+def read_join(raw: Data, limits: ChatLimits) -> str:
+    """The nickname ``raw``, a member's first message, asks for; raises :class:`Refused`."""
+    event = decode_event(raw, limits)
+    if event.get("type") != "join":
+        raise Refused(CloseCode.POLICY_VIOLATION, "join expected")
+    name = validate_name(event.get("name"), limits.max_name)
+    if name is None:
+        raise Refused(CloseCode.POLICY_VIOLATION, "invalid nickname")
+    return name
+
+
+def read_message(raw: Data, limits: ChatLimits, bucket: TokenBucket) -> str:
+    """The chat text in ``raw`` (stripped), taken from ``bucket``; raises :class:`Refused`."""
+    event = decode_event(raw, limits)
+    if event.get("type") != "message":
+        raise Refused(CloseCode.POLICY_VIOLATION, "unknown message type")
+    text = event.get("text")
+    if not isinstance(text, str):
+        raise Refused(CloseCode.POLICY_VIOLATION, "text must be a string")
+    if len(text) > limits.max_text:
+        raise Refused(CloseCode.MESSAGE_TOO_BIG, "message too long")
+    if not bucket.take():
+        raise Refused(CloseCode.POLICY_VIOLATION, "rate limit exceeded")
+    return text.strip()
 
 
 class ChatApp:
-    """The WebSocket side of the demo: ``handle`` is the server's handler."""
+    """The WebSocket side of the demo on the threaded server: ``handle`` is its handler.
+
+    The rules (:func:`read_join`, :func:`read_message`) and the :class:`Room`
+    are those of :class:`~wscodec.demo.on_asyncio.AsyncChatApp`.
+    """
 
     def __init__(
         self,
@@ -456,73 +520,55 @@ class ChatApp:
 
     def _stats_loop(self) -> None:
         while not self._stop.wait(self.stats_interval):
-            try:
-                self.room.send_stats()
-            except Exception:  # keep the panel going whatever happens
-                logger.exception("sending the stats failed")
+            send_stats(self.room)
 
     def handle(self, connection: SyncConnection) -> None:
         """Serve one chat connection: the join, then its messages, then the leave."""
+        limits, room = self.limits, self.room
         try:
-            name = self._join(connection)
-        except _Closed:
+            try:
+                raw = connection.recv(timeout=limits.join_timeout)
+            except TimeoutError:
+                raise Refused(CloseCode.POLICY_VIOLATION, "join expected") from None
+            name = joined(room, connection, read_join(raw, limits), limits)
+        except Refused as refused:
+            refuse(connection, refused)
             return
-        bucket = TokenBucket(self.limits.rate, self.limits.burst)
+        bucket = TokenBucket(limits.rate, limits.burst)
         try:
             for raw in connection:
-                event = self._decode(connection, raw)
-                if event.get("type") != "message":
-                    self._refuse(connection, CloseCode.POLICY_VIOLATION, "unknown message type")
-                text = event.get("text")
-                if not isinstance(text, str):
-                    self._refuse(connection, CloseCode.POLICY_VIOLATION, "text must be a string")
-                if len(text) > self.limits.max_text:
-                    self._refuse(connection, CloseCode.MESSAGE_TOO_BIG, "message too long")
-                if not bucket.take():
-                    self._refuse(connection, CloseCode.POLICY_VIOLATION, "rate limit exceeded")
-                text = text.strip()
-                if text and self.room.admit(connection):
-                    self.room.say(name, text)
-        except _Closed:
-            pass
+                text = read_message(raw, limits, bucket)
+                if text and room.admit(connection):
+                    room.say(name, text)
+        except Refused as refused:
+            refuse(connection, refused)
         finally:
-            self.room.leave(connection)
+            room.leave(connection)
 
-    def _join(self, connection: SyncConnection) -> str:
-        try:
-            raw = connection.recv(timeout=self.limits.join_timeout)
-        except TimeoutError:
-            self._refuse(connection, CloseCode.POLICY_VIOLATION, "join expected")
-        event = self._decode(connection, raw)
-        if event.get("type") != "join":
-            self._refuse(connection, CloseCode.POLICY_VIOLATION, "join expected")
-        name = validate_name(event.get("name"), self.limits.max_name)
-        if name is None:
-            self._refuse(connection, CloseCode.POLICY_VIOLATION, "invalid nickname")
-        given = self.room.join(connection, name, self.limits)
-        logger.info("%s joined as %r", connection.remote_address, given)
-        return given
 
-    def _decode(self, connection: SyncConnection, raw: Data) -> Dict[str, Any]:
-        if not isinstance(raw, str):
-            self._refuse(connection, CloseCode.UNSUPPORTED_DATA, "text messages only")
-        if json_depth(raw) > self.limits.max_json_depth:
-            # Before json.loads, which recurses once per level: RecursionError
-            # (or, on a small thread stack, worse) instead of an answer.
-            self._refuse(connection, CloseCode.POLICY_VIOLATION, "JSON nested too deeply")
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            self._refuse(connection, CloseCode.POLICY_VIOLATION, "invalid JSON")
-        if not isinstance(event, dict):
-            self._refuse(connection, CloseCode.POLICY_VIOLATION, "expected a JSON object")
-        return event
+def joined(room: Room, connection: Any, name: str, limits: ChatLimits) -> str:
+    """Add ``connection`` to ``room`` as ``name``; the nickname it got (logged)."""
+    given = room.join(connection, name, limits)
+    logger.info("%s joined as %r", connection.remote_address, given)
+    return given
 
-    @staticmethod
-    def _refuse(connection: SyncConnection, code: int, reason: str) -> NoReturn:
-        logger.info("%s: closing with %d (%s)", connection.remote_address, code, reason)
-        try:
-            connection.close(code, reason)
-        except (ConnectionClosed, OSError):
-            pass
-        raise _Closed(reason)
+
+def send_stats(room: Room) -> None:
+    """One tick of the stats panel; an error is logged, never raised, to keep it going."""
+    try:
+        room.send_stats()
+    except Exception:
+        logger.exception("sending the stats failed")
+
+
+def log_refusal(connection: Any, refused: Refused) -> None:
+    logger.info("%s: closing with %d (%s)", connection.remote_address, refused.code, refused)
+
+
+def refuse(connection: SyncConnection, refused: Refused) -> None:
+    """Close ``connection`` for ``refused``, logged (the peer may be gone already)."""
+    log_refusal(connection, refused)
+    try:
+        connection.close(refused.code, refused.reason)
+    except (ConnectionClosed, OSError):
+        pass

@@ -4,7 +4,8 @@
 member's rate (1008 above it); :class:`SendShare` and :class:`ActiveSenders`
 share the room's deliveries out among those who speak (a ``busy`` notice
 above a share); :class:`FanoutBudget` bounds what waits in the members'
-outboxes (1013 above it); :class:`RateMeter` counts for the stats panel.
+outboxes (1013 above it); :class:`AddressCounter` bounds the connections
+from one IP address (503 above it); :class:`RateMeter` counts for the stats panel.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import collections
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, List, Tuple
+from typing import Any, Callable, Counter, Deque, Dict, List, Optional, Tuple
 
 __all__ = [
     "ActiveSenders",
+    "AddressCounter",
     "ChatLimits",
     "FanoutBudget",
     "RateMeter",
@@ -178,3 +180,31 @@ class SendShare:
         # once stays within about two seconds of the room's deliveries.
         bucket.burst = max(1, min(limits.burst, int(rate * 2)))
         return bucket.take()
+
+
+class AddressCounter:
+    """The connections open from each IP address, at most ``limit`` each (None: no limit)."""
+
+    def __init__(self, limit: Optional[int]) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError("max_connections_per_address must be at least 1 (or None)")
+        self.limit = limit
+        self._open: Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def take(self, address: Any) -> Optional[str]:
+        """Count a connection from ``address`` (a socket address); the key to give
+        back, or None when its IP address has ``limit`` open already."""
+        key = str(address[0]) if isinstance(address, tuple) and address else str(address)
+        with self._lock:
+            if self.limit is not None and self._open[key] >= self.limit:
+                return None
+            self._open[key] += 1
+        return key
+
+    def give_back(self, key: str) -> None:
+        """The connection counted under ``key`` is gone."""
+        with self._lock:
+            self._open[key] -= 1
+            if not self._open[key]:
+                del self._open[key]

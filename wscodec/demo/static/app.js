@@ -76,16 +76,25 @@
     addLine("notice", [span("text", text)], time);
   }
 
-  function showUsers(users) {
+  // Who is online: the welcome's list, then each join and leave (the
+  // server sends names, not the whole list, with those).
+  let online = new Set();
+
+  function byName(a, b) {
+    const folded = a.toLowerCase().localeCompare(b.toLowerCase());
+    return folded !== 0 ? folded : (a < b ? -1 : a > b ? 1 : 0);
+  }
+
+  function showUsers() {
     const list = $("users");
     list.replaceChildren();
-    for (const name of users) {
+    for (const name of [...online].sort(byName)) {
       const li = document.createElement("li");
       li.textContent = name;
       if (name === me) li.className = "me";
       list.appendChild(li);
     }
-    $("online-count").textContent = String(users.length);
+    $("online-count").textContent = String(online.size);
   }
 
   function showStats(stats) {
@@ -111,18 +120,21 @@
         $("log").replaceChildren();
         for (const message of event.history) showMessage(message);
       }
-      showUsers(event.users);
+      online = new Set(event.users);
+      showUsers();
       $("stat-backend").textContent = event.backend;
       notice("You are " + me + ". " + event.users.length + " online.");
       attempts = 0;
       setState("connected", "Connected as " + me);
     },
     join(event) {
-      showUsers(event.users);
+      online.add(event.name);
+      showUsers();
       if (event.name !== me) notice(event.name + " joined", event.time);
     },
     leave(event) {
-      showUsers(event.users);
+      online.delete(event.name);
+      showUsers();
       notice(event.name + " left", event.time);
     },
     message: showMessage,
