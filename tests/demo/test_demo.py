@@ -622,3 +622,22 @@ def test_a_member_that_never_reads_is_dropped_and_the_room_goes_on():
                     time.sleep(0.05)
                 assert room.users == ["talker"]
                 assert room.budget.members == 1
+
+
+def test_members_who_all_speak_at_once_get_the_rooms_budget_not_n_times_it():
+    """Each sender's share follows who spoke lately, so n members starting together
+    each hold a token: without the room's own cap, n messages to n members went out
+    at once (1,000,000 deliveries at 1,000 members, 25 s of the asyncio loop's time,
+    during which a newcomer's handshake waited)."""
+    from wscodec.demo.on_asyncio import LoopOutbox
+
+    limits = ChatLimits(max_deliveries=1000, history=0)
+    room = Room(LocalBroker(), limits=limits, outbox=LoopOutbox)
+    members = [FakeLoopConnection() for _ in range(100)]
+    for n, connection in enumerate(members):
+        room.join(connection, f"m{n}", limits)
+    admitted = [room.admit(connection) for connection in members]
+    # Half a second's budget at once: 500 deliveries, 5 messages to 100 members.
+    assert 1 <= sum(admitted) <= 6, sum(admitted)
+    refused = members[admitted.index(False)]
+    assert refused.sent[-1]["type"] == "busy"

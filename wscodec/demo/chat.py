@@ -263,6 +263,12 @@ class Room:
         self._names: Dict[Any, str] = {}
         self._shares: Dict[Any, SendShare] = {}
         self._senders = ActiveSenders(self.limits.sender_window)
+        # The room's own cap, beside each sender's share: the shares follow who
+        # spoke lately, so members who all start at once (each with a token)
+        # would otherwise be admitted together, n messages to n members.
+        self._deliveries = TokenBucket(
+            self.limits.max_deliveries, max(1, self.limits.max_deliveries // 2)
+        )
         self._unsubscribe = broker.subscribe(channel, self._on_event)
 
     # What a connection does --------------------------------------------------------
@@ -305,7 +311,9 @@ class Room:
             outbox = self._local.get(connection)
             if share is None or outbox is None:
                 return False
-            if share.take(len(self._local), self._senders.count()):
+            members = len(self._local)
+            deliveries = min(members, self._deliveries.burst)  # never more than it holds
+            if share.take(members, self._senders.count()) and self._deliveries.take(deliveries):
                 return True
         notice = {"type": "busy", "text": "The room is busy: that message was not sent."}
         outbox.put(json.dumps(notice))

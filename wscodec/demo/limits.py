@@ -53,10 +53,11 @@ class ChatLimits:
     max_backlog_bytes: int = 64 * 1024
     #: ...and bytes for every member together: each may use an equal share, at most.
     max_total_backlog_bytes: int = 8 * 1024 * 1024
-    #: Messages the room delivers per second to this server's members together.
-    #: Each member who spoke in the last ``sender_window`` seconds may use an equal
-    #: share of it; a message beyond its sender's share is not published, and the
-    #: sender gets a ``busy`` notice (nothing is closed: the member kept to ``rate``).
+    #: Messages the room delivers per second to this server's members together
+    #: (half a second's worth at once, at most). Each member who spoke in the last
+    #: ``sender_window`` seconds may use an equal share of it; a message beyond its
+    #: sender's share, or the room's, is not published, and the sender gets a
+    #: ``busy`` notice (nothing is closed: the member kept to ``rate``).
     max_deliveries: int = 40_000
     #: How long a member counts as a sender after its last message, in seconds.
     sender_window: float = 5.0
@@ -91,13 +92,13 @@ class TokenBucket:
         self._tokens = float(burst)
         self._last = clock()
 
-    def take(self) -> bool:
-        """Spend a token; False when none is left (the caller is over the limit)."""
+    def take(self, count: int = 1) -> bool:
+        """Spend ``count`` tokens; False when fewer are left (the caller is over the limit)."""
         now = self._clock()
         self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
         self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= count:
+            self._tokens -= count
             return True
         return False
 
