@@ -20,7 +20,10 @@ from typing import Iterator, List, NamedTuple
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "wscodec"
+import wscodec
+
+# The installed package's sources (a wheel's test run has no source tree beside tests/).
+PACKAGE = Path(wscodec.__file__).resolve().parent
 
 
 class Block(NamedTuple):
