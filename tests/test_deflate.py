@@ -12,12 +12,15 @@ from tests.helpers import echo, running_server
 from wscodec import FrameParser, InvalidResponse, Opcode, connect, encode_frame
 from wscodec.connection import BinaryMessage, Connection, Role, TextMessage
 from wscodec.deflate import (
+    CLIENT_DEFAULT,
+    SERVER_DEFAULT,
     DeflateOptions,
     PerMessageDeflate,
     accept_offers,
     accept_response,
     client_offer,
     parse_extensions,
+    resolve,
 )
 from wscodec.handshake import HTTPReader, accept, build_request, check_response
 
@@ -451,3 +454,12 @@ def test_interop_with_websockets_both_ways():
     finally:
         peer.shutdown()
         thread.join(5)
+
+
+def test_deflate_means_no_server_context_takeover_on_a_server_only():
+    assert resolve("deflate", server=True) is SERVER_DEFAULT
+    assert SERVER_DEFAULT.server_no_context_takeover
+    assert resolve("deflate") is CLIENT_DEFAULT
+    assert not CLIENT_DEFAULT.server_no_context_takeover
+    options = DeflateOptions(level=1)
+    assert resolve(options, server=True) is options

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import (
     Callable,
+    Dict,
     Iterable,
     Iterator,
     List,
@@ -87,6 +88,32 @@ REASONS = {
 }
 
 HeaderItems = Union["Headers", Iterable[Tuple[str, str]], None]
+
+# Header lines that are the same on most connections (every client of a
+# server sends the same Host, Upgrade and Connection lines) are parsed once
+# and their (name, value) pair shared: an idle connection keeps its request,
+# and ten such pairs cost about 1 KiB each time. Only headers without secrets
+# (no cookies, no credentials, no keys) are shared, and the table is emptied
+# when it fills, so a peer that varies them can't grow it.
+_SHAREABLE = frozenset(
+    (
+        b"host",
+        b"upgrade",
+        b"connection",
+        b"origin",
+        b"user-agent",
+        b"pragma",
+        b"cache-control",
+        b"accept-encoding",
+        b"accept-language",
+        b"sec-websocket-version",
+        b"sec-websocket-extensions",
+        b"sec-websocket-protocol",
+        b"server",
+    )
+)
+_SHARED_LINES: Dict[bytes, Tuple[str, str]] = {}
+_SHARED_MAX = 256
 
 
 class Headers:
@@ -272,14 +299,25 @@ class HTTPReader:
             raise self._error(400, "empty request")
         first, *header_lines = self._lines
         headers = Headers()
+        items = headers._items
+        shared = _SHARED_LINES
         for line in header_lines:
+            pair = shared.get(line)
+            if pair is not None:
+                items.append(pair)
+                continue
             name, colon, value = line.partition(b":")
             if not colon or not _TOKEN.fullmatch(name):
                 raise self._error(400, f"invalid header line {line[:40]!r}")
             value = value.strip(b" \t")
             if not _VALUE.fullmatch(value):
                 raise self._error(400, f"invalid value in header {name.decode()!r}")
-            headers.add(name.decode("ascii"), value.decode("latin-1"))
+            pair = (name.decode("ascii"), value.decode("latin-1"))
+            items.append(pair)  # no CR or LF: the line was split at them
+            if name.lower() in _SHAREABLE:
+                if len(shared) >= _SHARED_MAX:
+                    shared.clear()
+                shared[line] = pair
         if self.kind == "request":
             match = _REQUEST_LINE.fullmatch(first)
             if match is None:

@@ -21,6 +21,8 @@ class PendingPings(Generic[Waiter]):
     Not thread-safe on its own: callers hold the lock that orders their frames.
     """
 
+    __slots__ = ("_waiting",)  # one per connection: no __dict__
+
     def __init__(self) -> None:
         self._waiting: Dict[bytes, Waiter] = {}
 

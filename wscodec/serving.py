@@ -64,7 +64,7 @@ class ServerBase:
         self.origins = origins
         self.process_request = process_request
         self.extra_headers = extra_headers
-        self.compression = deflate.resolve(compression)
+        self.compression = deflate.resolve(compression, server=True)
         self.open_timeout = open_timeout
         self.max_connections = max_connections
         self.max_size = max_size

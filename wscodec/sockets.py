@@ -206,30 +206,29 @@ class ReceiveBuffer:
     that the small buffer would have held, the small one is used again.
     """
 
+    __slots__ = ("_small", "_small_reads", "view")
+
     def __init__(self) -> None:
         self._small = memoryview(bytearray(_RECEIVE_BUFFER))
-        self._view = self._small
+        #: Where the next read goes (an event loop's ``get_buffer()`` hands it
+        #: out). An attribute, not a property: it is read once per read.
+        self.view = self._small
         self._small_reads = 0
 
     def read(self, sock: socket.socket) -> memoryview:
         """Read what the socket has (empty at EOF); valid until the next read."""
-        return self.filled(sock.recv_into(self._view))
-
-    @property
-    def view(self) -> memoryview:
-        """Where the next read goes (an event loop's ``get_buffer()`` hands it out)."""
-        return self._view
+        return self.filled(sock.recv_into(self.view))
 
     def filled(self, count: int) -> memoryview:
         """The ``count`` bytes just read into :attr:`view`; sizes the next one."""
-        view = self._view
+        view = self.view
         if count == len(view):
             if view is self._small:
-                self._view = memoryview(bytearray(_LARGE_RECEIVE_BUFFER))
+                self.view = memoryview(bytearray(_LARGE_RECEIVE_BUFFER))
             self._small_reads = 0
         elif view is not self._small:
             self._small_reads = self._small_reads + 1 if count <= _RECEIVE_BUFFER else 0
             if self._small_reads >= _SHRINK_AFTER:
-                self._view = self._small
+                self.view = self._small
                 self._small_reads = 0
         return view[:count]

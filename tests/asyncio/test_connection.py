@@ -12,6 +12,7 @@ from tests.asyncio.conftest import port_of
 from tests.helpers import close_codes, raw_handshake, recv_until_closed
 from wscodec import ConnectionClosedError, ConnectionClosedOK, Opcode, encode_frame
 from wscodec.asyncio import ConcurrencyError, connect, serve, unix_connect, unix_serve
+from wscodec.deflate import DeflateOptions
 
 SIZES = [0, 125, 126, 65536, 2**20, 16 * 2**20]
 KEY = b"\x11\x22\x33\x44"
@@ -435,6 +436,33 @@ def test_subprotocol_and_compression_negotiated(run):
                 assert ws.protocol.deflate is None
 
     run(main)
+
+
+@pytest.mark.parametrize("keep_context", [False, True])
+def test_default_compression_keeps_no_compressor_between_messages(run, keep_context):
+    # The server's default agrees server_no_context_takeover: after it sent a
+    # compressed message, an idle connection holds no zlib compressor.
+    # DeflateOptions() keeps the context, and the compressor with it.
+    held = []
+
+    async def handler(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+            held.append(websocket.protocol.deflate._compressor is not None)
+
+    async def main():
+        compression = DeflateOptions() if keep_context else "deflate"
+        async with serve(handler, "127.0.0.1", 0, compression=compression) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                agreed = ws.response.headers["Sec-WebSocket-Extensions"]
+                for _ in range(3):
+                    await ws.send("compressible " * 100)
+                    assert await ws.recv() == "compressible " * 100
+                return agreed
+
+    agreed = run(main)
+    assert ("server_no_context_takeover" in agreed) is not keep_context
+    assert held == [keep_context] * 3
 
 
 def test_unix_socket(run, tmp_path):

@@ -118,7 +118,7 @@ class WebSocketProtocol(AsyncConnection):
     #: for what the server sends, so that an idle connection holds no
     #: compressor (about 30 KiB); each message is compressed on its own.
     #: Set ``DeflateOptions()`` in a subclass to keep the context.
-    deflate_options = deflate.DeflateOptions(server_no_context_takeover=True)
+    deflate_options = deflate.SERVER_DEFAULT
 
     def __init__(
         self,

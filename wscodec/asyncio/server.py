@@ -377,8 +377,10 @@ class serve:
     - ``process_response=None``: ``f(connection, request, response)`` may
       change or replace the 101 response.
     - ``server_header``: the ``Server`` header (None: none).
-    - ``compression="deflate"``: permessage-deflate when the client offers it
-      (None to disable).
+    - ``compression="deflate"``: permessage-deflate when the client offers it,
+      as :data:`~wscodec.deflate.SERVER_DEFAULT` (no context takeover for what
+      the server sends); a :class:`~wscodec.deflate.DeflateOptions` to tune
+      it, None to disable.
     - ``open_timeout=10``, ``close_timeout=10``: seconds for the opening and
       the closing handshakes.
     - ``max_size=1 MiB``: largest message accepted (1009 above);

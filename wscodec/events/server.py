@@ -222,7 +222,8 @@ def serve_events(
     a name): ``threads=1`` selector loops; ``subprotocols``,
     ``select_subprotocol``, ``origins``, ``extra_headers``;
     ``process_request=None`` (``f(connection, request)`` may return a
-    response to answer instead of upgrading); ``compression="deflate"``;
+    response to answer instead of upgrading); ``compression="deflate"``
+    (:data:`~wscodec.deflate.SERVER_DEFAULT`);
     ``open_timeout=10``; ``max_connections=None`` (503 beyond);
     ``max_size=2**20`` and ``max_fragments=2**17`` (1009 above); ``fragment_size=None``;
     ``ping_interval=20``, ``ping_timeout=20`` (keepalive: a pong later than

@@ -438,8 +438,10 @@ def serve(
       (authentication, health checks, static files).
     - ``process_response=None``: ``f(connection, request, response)`` may
       change or replace the 101 response; ``extra_headers`` are added to it.
-    - ``compression="deflate"``: permessage-deflate when the client offers it;
-      a :class:`~wscodec.deflate.DeflateOptions` to tune it, None to disable.
+    - ``compression="deflate"``: permessage-deflate when the client offers it,
+      as :data:`~wscodec.deflate.SERVER_DEFAULT` (no context takeover for what
+      the server sends); a :class:`~wscodec.deflate.DeflateOptions` to tune
+      it, None to disable.
     - ``open_timeout=10``: seconds for the opening handshake.
     - ``max_connections=512`` (:data:`DEFAULT_MAX_CONNECTIONS`): beyond it, new
       connections get 503; None for no limit. Each connection runs
