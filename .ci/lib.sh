@@ -151,6 +151,9 @@ benchmark_smoke_runs() {
     echo "   instruction counts (one case under callgrind, twice)"
     WSCODEC_NO_EXTENSIONS=1 python -m benchmarks.instructions --only roundtrip --sizes 256 \
         --contenders "wscodec (python)" --no-peers --json >/dev/null
+    echo "   server instructions (one echo server under callgrind, 100 round trips)"
+    python -m benchmarks.server_instructions --servers wscodec-asyncio --round-trips 100 \
+        --json >/dev/null
     echo "   adapters (~20 s: each library's own echo, 1 x 256 B, with and without its adapter)"
     python -m benchmarks adapters --quick --json --strict >/dev/null
 }

@@ -189,7 +189,8 @@ def _handshake(port: int, compression: bool) -> bytes:
 class Client:
     """A raw client: handshake, then binary round trips, compressed if agreed."""
 
-    def __init__(self, port: int, compression: bool) -> None:
+    def __init__(self, port: int, compression: bool, message: bytes = _MESSAGE) -> None:
+        self.message = message
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
         self.sock.sendall(_handshake(port, compression))
         head = b""
@@ -207,10 +208,11 @@ class Client:
 
     def round_trip(self) -> None:
         if self.compressor is not None:
-            payload = self.compressor.compress(_MESSAGE) + self.compressor.flush(zlib.Z_SYNC_FLUSH)
+            payload = self.compressor.compress(self.message)
+            payload += self.compressor.flush(zlib.Z_SYNC_FLUSH)
             frame = encode_frame(Opcode.BINARY, payload[:-4], mask=os.urandom(4), rsv1=True)
         else:
-            frame = encode_frame(Opcode.BINARY, _MESSAGE, mask=os.urandom(4))
+            frame = encode_frame(Opcode.BINARY, self.message, mask=os.urandom(4))
         self.sock.sendall(frame)
         frames = self.parser.feed(self.leftover)
         self.leftover = b""
