@@ -290,3 +290,32 @@ def test_reject_adds_connection_close_once():
     assert reject(400, "bad").headers.get_all("Connection") == ["close"]
     response = reject(503, "busy", [("Connection", "close"), ("Retry-After", "1")])
     assert response.headers.get_all("Connection") == ["close"]
+
+
+def _request_with(host: str, key: str) -> bytes:
+    return (
+        f"GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "Authorization: Basic c2VjcmV0\r\n\r\n"
+    ).encode()
+
+
+def test_common_header_lines_are_shared_between_requests_but_not_secrets():
+    first = HTTPReader("request").feed(_request_with("example.com", "a2V5MWtleTFrZXkxa2V5MQ=="))
+    second = HTTPReader("request").feed(_request_with("example.com", "a2V5Mmtl2V5MmtleTJrZXky"))
+    pairs = list(zip(first.headers.items(), second.headers.items()))
+    shared = [a[0] for a, b in pairs if a is b]
+    assert shared == ["Host", "Upgrade", "Connection", "Sec-WebSocket-Version"]
+    assert first.headers.items() != second.headers.items()  # the keys differ
+    assert first.headers["Host"] == second.headers["Host"] == "example.com"
+
+
+def test_the_shared_header_lines_table_stays_bounded():
+    from wscodec import handshake
+
+    for index in range(3 * handshake._SHARED_MAX):
+        HTTPReader("request").feed(
+            _request_with(f"host-{index}.example", "a2V5MWtleTFrZXkxa2V5MQ==")
+        )
+        assert len(handshake._SHARED_LINES) <= handshake._SHARED_MAX
+    assert not any(b"Authorization" in line for line in handshake._SHARED_LINES)
