@@ -1,4 +1,5 @@
-"""Build the optional compiled codec (``wscodec._codec`` from ``src/wscodec/_codec.pyx``).
+"""Build the optional compiled codec (``wscodec._codec`` from ``src/wscodec/_codec.pyx``)
+and the compiled twins of the protocol modules (see ``TWINS``).
 
 The extension is optional: with ``WSCODEC_NO_EXTENSIONS=1``, without Cython,
 or when compiling fails (no C compiler), the package installs without it and
@@ -14,6 +15,7 @@ its compiled module.
 
 import glob
 import os
+import shutil
 import sys
 
 from setuptools import setup
@@ -21,6 +23,18 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 PACKAGE = "wscodec"
+#: Protocol modules compiled from their own Python source, which stays their
+#: pure-Python twin: the compiled module's name and that source. Each has a
+#: ``.pxd`` under src/ (``src/wscodec/_connection_c.pxd``...) that makes its
+#: classes extension types with typed attributes; the source module swaps its
+#: class for the compiled one at import (``wscodec._backend.compiled_twin``).
+TWINS = {
+    "wscodec._connection_c": "wscodec/connection.py",
+    "wscodec.asyncio._messages_c": "wscodec/asyncio/messages.py",
+    "wscodec.asyncio._connection_c": "wscodec/asyncio/connection.py",
+}
+#: Where the twins' sources are copied under their compiled names, beside their .pxd.
+TWIN_DIR = os.path.join("build", "twins")
 #: Written into the built package when the compiled module is not in it.
 BUILD_NOTE = "_build_note.txt"
 
@@ -66,8 +80,9 @@ class BuildPy(build_py):
         if SKIPPED:
             # A compiled module left in build/ by an earlier build must not
             # end up in a pure-Python wheel.
-            pattern = os.path.join(self.build_lib, PACKAGE, "_codec.*")
-            for stale in glob.glob(pattern):
+            patterns = [os.path.join(self.build_lib, PACKAGE, "_codec.*")]
+            patterns += [os.path.join(self.build_lib, *name.split(".")) + ".*" for name in TWINS]
+            for stale in (path for pattern in patterns for path in glob.glob(pattern)):
                 if stale.endswith((".so", ".pyd")):
                     os.remove(stale)
             warn(SKIPPED)
@@ -132,14 +147,61 @@ def extensions():
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
+    annotate = os.environ.get("WSCODEC_ANNOTATE", "") not in ("", "0")
     modules = cythonize(
         [extension],
         include_path=["src"],
         compiler_directives={"language_level": "3"},
-        annotate=os.environ.get("WSCODEC_ANNOTATE", "") not in ("", "0"),
+        annotate=annotate,
+        quiet=True,
+    )
+    twins = [
+        Extension(
+            name,
+            sources=[source],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+        )
+        for name, source in twin_sources().items()
+    ]
+    modules += cythonize(
+        twins,
+        include_path=[TWIN_DIR],
+        compiler_directives={
+            "language_level": "3",
+            # The code is Python's: annotations stay hints (a ``float``
+            # parameter must still take an int or None), and functions keep
+            # their signatures for inspect and the docs.
+            "annotation_typing": False,
+            "binding": True,
+            "freethreading_compatible": True,
+        },
+        annotate=annotate,
         quiet=True,
     )
     return modules, None
+
+
+def twin_sources():
+    """Copy each twin's source, under its compiled name, beside its .pxd in TWIN_DIR.
+
+    Cython reads a module's ``.pxd`` from beside its source, and names the
+    module after the packages it finds above it, hence the copies and the
+    empty ``__init__`` files. Returns the copies' paths by module name.
+    """
+    copies = {}
+    for name, source in TWINS.items():
+        parts = name.split(".")
+        for depth in range(1, len(parts)):
+            package = os.path.join(TWIN_DIR, *parts[:depth])
+            os.makedirs(package, exist_ok=True)
+            for init in ("__init__.py", "__init__.pxd"):
+                open(os.path.join(package, init), "a").close()
+        copy = os.path.join(TWIN_DIR, *parts) + ".py"
+        shutil.copyfile(source, copy)
+        shutil.copyfile(os.path.join("src", *parts) + ".pxd", copy[:-3] + ".pxd")
+        copies[name] = copy
+    return copies
 
 
 EXT_MODULES, SKIPPED = extensions()

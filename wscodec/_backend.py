@@ -14,7 +14,7 @@ import os
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Optional
+from typing import List, Optional
 
 from . import codec as python_codec
 
@@ -22,8 +22,11 @@ __all__ = [
     "BACKEND",
     "EXTENSION_ERROR",
     "SIMD_CAPS",
+    "TWINS",
     "check_simd_cap",
     "codec",
+    "compiled_twin",
+    "twins_in_use",
     "compiled_codec",
     "compiled_error",
     "missing_reason",
@@ -75,6 +78,37 @@ else:
     codec = compiled_codec
 
 BACKEND = "python" if codec is python_codec else "cython"
+
+
+#: The compiled twins setup.py builds (its ``TWINS``), by the module each serves.
+TWINS = {
+    "wscodec.connection": "wscodec._connection_c",
+    "wscodec.asyncio.messages": "wscodec.asyncio._messages_c",
+    "wscodec.asyncio.connection": "wscodec.asyncio._connection_c",
+}
+
+
+def twins_in_use() -> List[str]:
+    """The compiled twins that imported, when the compiled backend is active."""
+    return [name for name in TWINS.values() if compiled_twin(name) is not None]
+
+
+def compiled_twin(name: str) -> Optional[ModuleType]:
+    """The compiled build of a protocol module's own source, when it is in use.
+
+    setup.py also compiles ``wscodec/connection.py``,
+    ``wscodec/asyncio/messages.py`` and ``wscodec/asyncio/connection.py``,
+    as ``wscodec._connection_c``, ``wscodec.asyncio._messages_c`` and
+    ``wscodec.asyncio._connection_c``: the same code, with the classes made
+    extension types. Each module swaps its class for the compiled one when
+    the compiled codec is active and ``name`` imports; None otherwise.
+    """
+    if codec is python_codec:
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 def check_simd_cap(value: Optional[str]) -> Optional[str]:

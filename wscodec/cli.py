@@ -127,6 +127,9 @@ def info(stream: Optional[TextIO] = None) -> int:
             thresholds = getattr(compiled, "NOGIL_THRESHOLDS", {"mask": compiled.NOGIL_THRESHOLD})
             sizes = ", ".join(f"{name} {size} bytes" for name, size in thresholds.items())
             print(f"GIL released from: {sizes}", file=out)
+    if _backend.BACKEND == "cython":
+        twins = _backend.twins_in_use()
+        print(f"compiled protocol: {', '.join(twins) or 'none (not built)'}", file=out)
     if _backend.EXTENSION_ERROR and _backend.EXTENSION_ERROR != _backend.compiled_error:
         print(f"compiled module not in use: {_backend.EXTENSION_ERROR}", file=out)
     gil_enabled = getattr(sys, "_is_gil_enabled", None)

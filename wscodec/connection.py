@@ -750,3 +750,16 @@ def _frozen_size(payload: BytesLike) -> int:
     ):
         return payload.nbytes
     return -1
+
+
+#: The pure-Python class, whichever backend is active (the twins' tests compare them).
+PythonConnection = Connection
+if __name__ == "wscodec.connection":
+    # With the compiled backend: this module's own source, built as an
+    # extension type (setup.py; its attributes are typed in
+    # src/wscodec/_connection_c.pxd).
+    _compiled = _backend.compiled_twin("wscodec._connection_c")
+    if _compiled is not None:
+        # Through globals(): in the compiled build the name is an extension
+        # type, which Cython will not let the module rebind.
+        globals()["Connection"] = _compiled.Connection

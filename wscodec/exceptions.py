@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any, List, Optional, Tuple
 
 __all__ = [
+    "ConcurrencyError",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
@@ -158,6 +159,10 @@ class ConnectionClosedOK(ConnectionClosed):
 
 class ConnectionClosedError(ConnectionClosed):
     """The connection closed with an error code, or without a close frame (1006)."""
+
+
+class ConcurrencyError(WebSocketError, RuntimeError):
+    """Two coroutines read one connection at the same time (``recv()`` is one reader's)."""
 
 
 def detached(error: ProtocolError) -> ProtocolError:

@@ -34,6 +34,7 @@ from typing import (
     Union,
 )
 
+from .. import _backend
 from ..connection import Connection
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from ..handshake import Request, Response
@@ -63,7 +64,14 @@ def _read_buffer() -> ReceiveBuffer:
     return buffer
 
 
-class AsyncConnection(asyncio.BufferedProtocol):
+class _ProtocolBase:
+    """Nothing; compiled, the extension base that lets AsyncConnection be an
+    extension type and an ``asyncio.BufferedProtocol`` (a Python class) too."""
+
+    __slots__ = ()
+
+
+class AsyncConnection(_ProtocolBase, asyncio.BufferedProtocol):
     """An open WebSocket connection used from coroutines (server or client side).
 
     Attributes: ``request`` and ``response`` (the handshake), ``subprotocol``,
@@ -727,3 +735,16 @@ def _decoded(message: Data, decode: bool) -> Data:
     if decode:
         return message if isinstance(message, str) else message.decode("utf-8")
     return message.encode("utf-8") if isinstance(message, str) else message
+
+
+#: The pure-Python class, whichever backend is active (the twins' tests compare them).
+PythonAsyncConnection = AsyncConnection
+if __name__ == "wscodec.asyncio.connection":
+    # With the compiled backend: this module's own source, built as an
+    # extension type (setup.py; its attributes are typed in
+    # src/wscodec/asyncio/_connection_c.pxd).
+    _compiled = _backend.compiled_twin("wscodec.asyncio._connection_c")
+    if _compiled is not None:
+        # Through globals(): in the compiled build the name is an extension
+        # type, which Cython will not let the module rebind.
+        globals()["AsyncConnection"] = _compiled.AsyncConnection

@@ -18,16 +18,14 @@ from __future__ import annotations
 import asyncio
 from typing import AsyncIterator, Callable, List, Optional, Tuple, Union
 
+from .. import _backend
+from ..exceptions import ConcurrencyError
 from ..received import Fragment
 
 __all__ = ["ConcurrencyError", "MessageQueue", "Data", "water_marks"]
 
 Data = Union[str, bytes]
 _Item = Union[str, bytes, Fragment]
-
-
-class ConcurrencyError(RuntimeError):
-    """Two coroutines read one connection at the same time (``recv()`` is one reader's)."""
 
 
 def water_marks(max_queue: Union[int, Tuple[int, Optional[int]], None]) -> Tuple[int, int]:
@@ -238,3 +236,16 @@ class MessageQueue:
     def _resume_reading(self) -> None:
         self.paused = False
         self._resume()
+
+
+#: The pure-Python class, whichever backend is active (the twins' tests compare them).
+PythonMessageQueue = MessageQueue
+if __name__ == "wscodec.asyncio.messages":
+    # With the compiled backend: this module's own source, built as an
+    # extension type (setup.py; its attributes are typed in
+    # src/wscodec/asyncio/_messages_c.pxd).
+    _compiled = _backend.compiled_twin("wscodec.asyncio._messages_c")
+    if _compiled is not None:
+        # Through globals(): in the compiled build the name is an extension
+        # type, which Cython will not let the module rebind.
+        globals()["MessageQueue"] = _compiled.MessageQueue
