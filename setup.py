@@ -30,6 +30,7 @@ PACKAGE = "wscodec"
 #: class for the compiled one at import (``wscodec._backend.compiled_twin``).
 TWINS = {
     "wscodec._connection_c": "wscodec/connection.py",
+    "wscodec._receive_buffer_c": "wscodec/receive_buffer.py",
     "wscodec.asyncio._messages_c": "wscodec/asyncio/messages.py",
     "wscodec.asyncio._connection_c": "wscodec/asyncio/connection.py",
 }

@@ -560,6 +560,41 @@ def test_held_frames_come_before_new_data_and_a_later_error():
     assert later == [TextMessage("3" * size), TextMessage("new")]
 
 
+# Plain messages (plain_messages=True) -------------------------------------------
+
+
+def test_plain_messages_are_their_data_and_other_events_unchanged():
+    text = "h\u00e9llo".encode()
+    data = (
+        client_frame(Opcode.BINARY, b"one")
+        + client_frame(Opcode.TEXT, text[:2], fin=False)
+        + client_frame(Opcode.PING, b"p")
+        + client_frame(Opcode.CONTINUATION, text[2:])
+        + client_frame(Opcode.BINARY, b"x" * 5000, fin=False)
+        + client_frame(Opcode.CONTINUATION, b"y")
+        + client_frame(Opcode.CLOSE, close_payload(1000))
+    )
+    for size in (1, 7, len(data)):
+        connection = Connection(Role.SERVER, plain_messages=True)
+        events = []
+        for start in range(0, len(data), size):
+            events += connection.receive_data(data[start : start + size])
+        assert events == [
+            b"one",
+            Ping(b"p"),
+            "h\u00e9llo",
+            b"x" * 5000 + b"y",
+            CloseReceived(1000, ""),
+        ]
+        assert [type(event) for event in events[:4]] == [bytes, Ping, str, bytes]
+
+
+def test_plain_messages_keep_the_checks():
+    connection = Connection(Role.SERVER, plain_messages=True)
+    assert connection.receive_data(client_frame(Opcode.TEXT, b"\xff")) == []
+    assert connection.close_sent is not None and connection.close_sent[0] == 1007
+
+
 # Streaming fragments (stream_fragments=True) ------------------------------------
 
 

@@ -53,7 +53,7 @@ GROUPS: List[Tuple[str, int, Tuple[str, ...]]] = [
             "wscodec.utf8",
         ),
     ),
-    ("shared", 1, ("wscodec.serving", "wscodec.sockets")),
+    ("shared", 1, ("wscodec.serving", "wscodec.sockets", "wscodec.receive_buffer")),
     ("adapters", 1, ("wscodec.integrations", "wscodec.wsaccel")),
     ("sync", 2, ("wscodec.sync",)),
     ("events", 2, ("wscodec.events",)),

@@ -1,8 +1,8 @@
 """The protocol modules' compiled twins against their Python source.
 
-setup.py compiles ``wscodec/connection.py``, ``wscodec/asyncio/messages.py``
-and ``wscodec/asyncio/connection.py`` a second time, as extension types
-(``wscodec._backend.compiled_twin``). Same source, but Cython's semantics are
+setup.py compiles ``wscodec/connection.py``, ``wscodec/receive_buffer.py``,
+``wscodec/asyncio/messages.py`` and ``wscodec/asyncio/connection.py`` a second
+time, as extension types (``wscodec._backend.compiled_twin``). Same source, but Cython's semantics are
 not exactly Python's (typed attributes, bound methods, integer and exception
 corners), so the two get the same hostile input in random chunks here and
 must agree on every event, every byte they answer, and every state.
@@ -27,6 +27,7 @@ from wscodec.received import Fragment
 
 CLASSES = {
     "wscodec.connection": "Connection",
+    "wscodec.receive_buffer": "ReceiveBuffer",
     "wscodec.asyncio.messages": "MessageQueue",
     "wscodec.asyncio.connection": "AsyncConnection",
 }
@@ -57,9 +58,9 @@ def test_each_module_uses_its_compiled_twin_with_the_compiled_backend(source):
         assert in_use.__doc__ == python_class.__doc__
 
 
-def states(connection_class, role, deflate, chunks):
+def states(connection_class, role, deflate, chunks, plain=False):
     """What a connection reports after each chunk: events, bytes to send, state."""
-    kwargs = {"max_message_size": 1000, "max_fragments": 8}
+    kwargs = {"max_message_size": 1000, "max_fragments": 8, "plain_messages": plain}
     if deflate:
         kwargs["deflate"] = PerMessageDeflate(
             local_no_context_takeover=False,
@@ -91,13 +92,15 @@ def states(connection_class, role, deflate, chunks):
     return history
 
 
-@given(streams(), st.lists(st.integers(0, 5000), max_size=12), st.booleans())
-def test_connection_twins_agree_on_hostile_input(stream, points, deflate):
+@given(streams(), st.lists(st.integers(0, 5000), max_size=12), st.booleans(), st.booleans())
+def test_connection_twins_agree_on_hostile_input(stream, points, deflate, plain):
     twin = compiled("wscodec._connection_c").Connection
     options, data = stream
     role = Role.SERVER if options["mask_expected"] else Role.CLIENT
     chunks = cut(data, points)
-    assert states(twin, role, deflate, chunks) == states(PythonConnection, role, deflate, chunks)
+    assert states(twin, role, deflate, chunks, plain) == states(
+        PythonConnection, role, deflate, chunks, plain
+    )
 
 
 @given(st.lists(st.binary(max_size=300), max_size=6), st.lists(st.integers(0, 5000), max_size=6))
@@ -160,3 +163,36 @@ def test_message_queue_twins_agree(operations):
     twin = compiled("wscodec.asyncio._messages_c").MessageQueue
     python = messages_module.PythonMessageQueue
     assert queue_history(twin, operations) == queue_history(python, operations)
+
+
+def buffer_history(buffer_class, reads):
+    """Each read's length and the size of the buffer the next read gets."""
+    buffer = buffer_class()
+    history = []
+    for fraction in reads:
+        count = round(len(buffer.view) * fraction)
+        buffer.view[:count] = b"x" * count
+        data = buffer.filled(count)
+        history.append((len(data), bytes(data[-1:]), len(buffer.view)))
+    return history
+
+
+# Full reads switch to the large buffer, a run of small ones switches back.
+READS = st.lists(st.sampled_from([0.0, 0.001, 0.05, 0.06, 0.5, 1.0]), max_size=60)
+
+
+@given(READS)
+def test_receive_buffer_twins_agree(reads):
+    twin = compiled("wscodec._receive_buffer_c").ReceiveBuffer
+    python = importlib.import_module("wscodec.receive_buffer").PythonReceiveBuffer
+    assert buffer_history(twin, reads) == buffer_history(python, reads)
+
+
+def test_receive_buffer_grows_after_a_full_read_and_shrinks_back():
+    from wscodec.receive_buffer import ReceiveBuffer
+
+    history = buffer_history(ReceiveBuffer, [1.0] + [0.01] * 16)
+    small, large = history[0][0], history[0][2]
+    assert large > small
+    assert [size for _, _, size in history[1:16]] == [large] * 15
+    assert history[16][2] == small

@@ -83,6 +83,7 @@ BACKEND = "python" if codec is python_codec else "cython"
 #: The compiled twins setup.py builds (its ``TWINS``), by the module each serves.
 TWINS = {
     "wscodec.connection": "wscodec._connection_c",
+    "wscodec.receive_buffer": "wscodec._receive_buffer_c",
     "wscodec.asyncio.messages": "wscodec.asyncio._messages_c",
     "wscodec.asyncio.connection": "wscodec.asyncio._connection_c",
 }
@@ -96,12 +97,11 @@ def twins_in_use() -> List[str]:
 def compiled_twin(name: str) -> Optional[ModuleType]:
     """The compiled build of a protocol module's own source, when it is in use.
 
-    setup.py also compiles ``wscodec/connection.py``,
-    ``wscodec/asyncio/messages.py`` and ``wscodec/asyncio/connection.py``,
-    as ``wscodec._connection_c``, ``wscodec.asyncio._messages_c`` and
-    ``wscodec.asyncio._connection_c``: the same code, with the classes made
-    extension types. Each module swaps its class for the compiled one when
-    the compiled codec is active and ``name`` imports; None otherwise.
+    setup.py compiles each module of :data:`TWINS` a second time, under the
+    name it maps to (``wscodec/connection.py`` as ``wscodec._connection_c``...):
+    the same code, with the classes made extension types. Each module swaps
+    its class for the compiled one when the compiled codec is active and
+    ``name`` imports; None otherwise.
     """
     if codec is python_codec:
         return None

@@ -55,7 +55,16 @@ from .protocol import (
     is_sendable_close_code,
     truncate_reason,
 )
-from .received import BinaryMessage, CloseReceived, Event, Fragment, Ping, Pong, TextMessage
+from .received import (
+    BinaryMessage,
+    CloseReceived,
+    Event,
+    Fragment,
+    Ping,
+    Pong,
+    Received,
+    TextMessage,
+)
 
 __all__ = [
     "BinaryMessage",
@@ -65,6 +74,7 @@ __all__ = [
     "Fragment",
     "Ping",
     "Pong",
+    "Received",
     "Role",
     "State",
     "TextMessage",
@@ -117,6 +127,12 @@ class Connection:
         frames piece by piece, as :class:`Fragment` events, instead of whole
         (for an application that streams large messages). Its limits
         (``max_message_size``, ``max_fragments``) still apply to the whole.
+    :param plain_messages: a whole message comes out of :meth:`receive_data`
+        as its data alone, ``str`` for text and ``bytes`` for binary, instead
+        of a :class:`TextMessage` or :class:`BinaryMessage`: for an I/O layer
+        that hands the data straight to the application, which saves making
+        an event object per message. Other events are unchanged. Also an
+        attribute, which may be set before any data is received.
     """
 
     # Slots, not a __dict__: every open connection of every flavour holds one.
@@ -152,6 +168,7 @@ class Connection:
         "fragment_size",
         "max_fragments",
         "max_message_size",
+        "plain_messages",
         "role",
         "state",
         "stream_fragments",
@@ -167,6 +184,7 @@ class Connection:
         deflate: Optional[PerMessageDeflate] = None,
         max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
         stream_fragments: bool = False,
+        plain_messages: bool = False,
     ) -> None:
         if fragment_size is not None and fragment_size < 1:
             raise ValueError("fragment_size must be None or a positive int")
@@ -181,6 +199,7 @@ class Connection:
         self.auto_pong = auto_pong
         self.deflate = deflate
         self.stream_fragments = stream_fragments
+        self.plain_messages = plain_messages
         self._parser = self._make_parser()
         self._utf8 = codec.Utf8Validator()
         self._outgoing: List[BytesLike] = []
@@ -242,7 +261,7 @@ class Connection:
 
     # Receiving -----------------------------------------------------------------
 
-    def receive_data(self, data: BytesLike) -> List[Event]:
+    def receive_data(self, data: BytesLike) -> List[Received]:
         """Feed bytes from the peer; the events they complete, in order.
 
         With permessage-deflate, one call stops inflating once the messages
@@ -256,7 +275,7 @@ class Connection:
         """
         if self.close_received is not None or self.failure is not None or self.eof_received:
             return []  # nothing the peer sends after its close (or an error) counts
-        events: List[Event] = []
+        events: List[Received] = []
         error: Optional[ProtocolError] = None
         start = 0
         if self._held is None:  # the usual case: nothing held back by the last call
@@ -317,7 +336,7 @@ class Connection:
         frames: List[Frame],
         start: int,
         error: Optional[ProtocolError],
-        events: List[Event],
+        events: List[Received],
     ) -> Optional[ProtocolError]:
         """:meth:`receive_data`'s loop with deflate on: it stops once the messages
         inflated reach the budget, and holds back the frames after them."""
@@ -370,7 +389,7 @@ class Connection:
         self._fragments = []
         return []
 
-    def _receive_frame(self, frame: Frame, events: List[Event]) -> None:
+    def _receive_frame(self, frame: Frame, events: List[Received]) -> None:
         opcode, payload = frame.opcode, frame.payload
         # How much of this frame's payload the validator already saw, while
         # the frame was arriving (see _check_partial_text).
@@ -380,9 +399,10 @@ class Connection:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, Errors.EXPECTED_CONTINUATION)
             if frame.fin and not frame.rsv1 and not validated:  # the common case
                 if opcode is _BINARY:
-                    events.append(BinaryMessage(payload))
+                    events.append(payload if self.plain_messages else BinaryMessage(payload))
                 elif self._codec.validate_utf8(payload):
-                    events.append(TextMessage(payload.decode("utf-8")))
+                    text = payload.decode("utf-8")
+                    events.append(text if self.plain_messages else TextMessage(text))
                 else:
                     raise InvalidUtf8(Errors.INVALID_TEXT)
                 return
@@ -459,7 +479,7 @@ class Connection:
         else:
             fragments.append(bytearray(payload))
 
-    def _finish_message(self) -> Union[TextMessage, BinaryMessage]:
+    def _finish_message(self) -> Received:
         data = b"".join(self._fragments)
         opcode = self._message_opcode
         self._message_opcode = None
@@ -467,10 +487,11 @@ class Connection:
         if self._compressed:
             self._inflated += len(data)
         if opcode is _BINARY:
-            return BinaryMessage(data)
+            return data if self.plain_messages else BinaryMessage(data)
         if not self._utf8.finish():
             raise InvalidUtf8(Errors.INVALID_TEXT)
-        return TextMessage(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        return text if self.plain_messages else TextMessage(text)
 
     def _take_fragment(self, final: bool) -> Fragment:
         """The part of the streamed message received since the last piece."""

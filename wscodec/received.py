@@ -11,7 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Union
 
-__all__ = ["BinaryMessage", "CloseReceived", "Event", "Fragment", "Ping", "Pong", "TextMessage"]
+__all__ = [
+    "BinaryMessage",
+    "CloseReceived",
+    "Event",
+    "Fragment",
+    "Ping",
+    "Pong",
+    "Received",
+    "TextMessage",
+]
 
 
 @dataclass(frozen=True)
@@ -57,3 +66,6 @@ class CloseReceived:
 
 
 Event = Union[TextMessage, BinaryMessage, Fragment, Ping, Pong, CloseReceived]
+#: What :meth:`~wscodec.connection.Connection.receive_data` returns: events,
+#: and with ``plain_messages`` each whole message as its data (``str`` or ``bytes``).
+Received = Union[Event, str, bytes]

@@ -22,9 +22,6 @@ from typing import Any, List, Sequence, Union
 Buffer = Union[bytes, bytearray, memoryview]
 
 _poll = getattr(select, "poll", None)  # absent on Windows
-_RECEIVE_BUFFER = 65536
-_LARGE_RECEIVE_BUFFER = 1 << 20
-_SHRINK_AFTER = 16
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)  # 0 where missing (Windows)
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 # Buffers per sendmsg() call: far below the system's IOV_MAX (1024 on Linux),
@@ -195,40 +192,3 @@ def _write_nowait_within(sock: socket.socket, buffers: Sequence[Any], timeout: f
         except BlockingIOError:
             continue
         left = unsent(left, sent)
-
-
-class ReceiveBuffer:
-    """Where the socket is read into, sized to what arrives.
-
-    A read that fills the buffer means more is waiting (a large message): the
-    next reads use a 1 MiB buffer, so a 1 MiB message takes a few reads (and a
-    few parser calls) instead of sixteen; after _SHRINK_AFTER reads in a row
-    that the small buffer would have held, the small one is used again.
-    """
-
-    __slots__ = ("_small", "_small_reads", "view")
-
-    def __init__(self) -> None:
-        self._small = memoryview(bytearray(_RECEIVE_BUFFER))
-        #: Where the next read goes (an event loop's ``get_buffer()`` hands it
-        #: out). An attribute, not a property: it is read once per read.
-        self.view = self._small
-        self._small_reads = 0
-
-    def read(self, sock: socket.socket) -> memoryview:
-        """Read what the socket has (empty at EOF); valid until the next read."""
-        return self.filled(sock.recv_into(self.view))
-
-    def filled(self, count: int) -> memoryview:
-        """The ``count`` bytes just read into :attr:`view`; sizes the next one."""
-        view = self.view
-        if count == len(view):
-            if view is self._small:
-                self.view = memoryview(bytearray(_LARGE_RECEIVE_BUFFER))
-            self._small_reads = 0
-        elif view is not self._small:
-            self._small_reads = self._small_reads + 1 if count <= _RECEIVE_BUFFER else 0
-            if self._small_reads >= _SHRINK_AFTER:
-                self.view = self._small
-                self._small_reads = 0
-        return view[:count]

@@ -30,6 +30,7 @@ cdef class Connection:
     cdef public object fragment_size
     cdef public object max_fragments
     cdef public object max_message_size
+    cdef public bint plain_messages
     cdef public object role
     cdef public object state
     cdef public object stream_fragments

@@ -40,8 +40,8 @@ from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClos
 from ..handshake import Request, Response
 from ..keepalive import PendingPings
 from ..protocol import CloseCode, State
-from ..received import BinaryMessage, Fragment, Pong, TextMessage
-from ..sockets import ReceiveBuffer
+from ..receive_buffer import ReceiveBuffer
+from ..received import Fragment, Pong
 from .messages import Data, MessageQueue, water_marks
 
 __all__ = ["AsyncConnection", "Data"]
@@ -250,8 +250,13 @@ class AsyncConnection(_ProtocolBase, asyncio.BufferedProtocol):
         raise NotImplementedError
 
     def open(self, protocol: Connection, leftover: bytes = b"") -> None:
-        """Start the WebSocket connection once the handshake agreed on ``protocol``."""
+        """Start the WebSocket connection once the handshake agreed on ``protocol``.
+
+        Sets ``protocol.plain_messages``: whole messages go to the queue as
+        the data that :meth:`recv` returns, with no event object between.
+        """
         assert self._loop is not None
+        protocol.plain_messages = True
         self.protocol = protocol
         self._messages = MessageQueue(
             self._loop, self._pause_reading, self._resume_reading, self._high, self._low
@@ -336,8 +341,8 @@ class AsyncConnection(_ProtocolBase, asyncio.BufferedProtocol):
         events = protocol.receive_data(data)
         for event in events:
             kind = type(event)
-            if kind is TextMessage or kind is BinaryMessage:
-                messages.put(event.data)  # type: ignore[union-attr]
+            if kind is bytes or kind is str:  # a whole message (plain_messages)
+                messages.put(event)  # type: ignore[arg-type]
             elif kind is Fragment:
                 messages.put(event)  # type: ignore[arg-type]
             elif kind is Pong:

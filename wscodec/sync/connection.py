@@ -52,8 +52,8 @@ from ..exceptions import ConnectionClosed, ConnectionClosedOK
 from ..handshake import Request, Response
 from ..keepalive import PendingPings
 from ..protocol import CloseCode
+from ..receive_buffer import ReceiveBuffer
 from ..sockets import (
-    ReceiveBuffer,
     set_write_timeout,
     wait_readable,
     write_within,

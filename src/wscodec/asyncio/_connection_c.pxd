@@ -1,4 +1,5 @@
 from wscodec._connection_c cimport Connection as _CompiledConnection
+from wscodec._receive_buffer_c cimport ReceiveBuffer as _CompiledBuffer
 from wscodec.asyncio._messages_c cimport MessageQueue as _CompiledQueue
 
 cdef class _ProtocolBase:
@@ -6,7 +7,7 @@ cdef class _ProtocolBase:
 
 cdef class AsyncConnection(_ProtocolBase):
     cdef object __weakref__
-    cdef public object _buffer
+    cdef public _CompiledBuffer _buffer
     cdef public bint _close_held
     cdef public bint _closing_started
     cdef public list _drain_waiters
