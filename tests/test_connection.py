@@ -595,6 +595,52 @@ def test_plain_messages_keep_the_checks():
     assert connection.close_sent is not None and connection.close_sent[0] == 1007
 
 
+# The shortcut for whole messages (message_frame) ---------------------------------
+
+
+def test_message_frame_is_the_frame_send_would_queue():
+    for data in (b"bin", "t\u00e9xt", b"", b"x" * 65535):
+        shortcut, usual = Connection(Role.SERVER), Connection(Role.SERVER)
+        (usual.send_text if isinstance(data, str) else usual.send_binary)(data)
+        assert shortcut.message_frame(data) == usual.data_to_send()
+        assert not shortcut.has_data_to_send()  # the caller writes it
+    client = Connection(Role.CLIENT)
+    [frame] = FrameParser(mask_expected=True, max_frame_size=None).feed(client.message_frame(b"m"))
+    assert (frame.opcode, frame.payload) == (Opcode.BINARY, b"m")
+
+
+def test_message_frame_declines_what_needs_the_usual_path():
+    from wscodec.deflate import PerMessageDeflate
+
+    large = Connection(Role.SERVER)
+    assert large.message_frame(b"x" * 65536) is None and large.message_frame("y" * 65536) is None
+    queued = Connection(Role.SERVER)
+    queued.send_ping(b"p")  # must go out first
+    assert queued.message_frame(b"m") is None
+    fragmenting = Connection(Role.SERVER)
+    fragmenting.send_binary(b"a", fin=False)
+    fragmenting.data_to_send()
+    assert fragmenting.message_frame(b"m") is None
+    closing = Connection(Role.SERVER)
+    closing.send_close()
+    closing.data_to_send()
+    assert closing.message_frame(b"m") is None
+    failed = Connection(Role.SERVER)
+    failed.receive_data(client_frame(Opcode.CONTINUATION, b"x"))
+    assert failed.message_frame(b"m") is None
+    assert Connection(Role.SERVER, fragment_size=10).message_frame(b"m") is None
+    deflating = Connection(
+        Role.SERVER,
+        deflate=PerMessageDeflate(
+            local_no_context_takeover=True,
+            remote_no_context_takeover=True,
+            local_max_window_bits=15,
+            remote_max_window_bits=15,
+        ),
+    )
+    assert deflating.message_frame(b"m") is None
+
+
 # Streaming fragments (stream_fragments=True) ------------------------------------
 
 

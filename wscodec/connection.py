@@ -585,6 +585,36 @@ class Connection:
         if self.state is _OPEN:
             self.state = _CLOSING
 
+    def message_frame(self, data: Union[str, BytesLike]) -> Optional[bytes]:
+        """A whole message's frame, for the caller to write at once; or None.
+
+        The shortcut of an I/O layer that writes each message as it is sent:
+        when nothing waits to be sent and ``data`` (``str`` for text) goes
+        out in one small uncompressed frame, this returns that frame, and the
+        caller writes it itself (it is not queued for :meth:`data_to_send`).
+        None otherwise: then send it with :meth:`send_text` or
+        :meth:`send_binary`, which apply every rule and raise what they raise.
+        """
+        if (
+            self._outgoing
+            or self._pending_close is not None
+            or self._sending is not None
+            or self.close_sent is not None
+            or self.state is not _OPEN
+            or self.deflate is not None
+            or self.fragment_size is not None
+            or len(data) >= _SCATTER_MIN  # large: sent beside its header, without a copy
+        ):
+            return None
+        payload: BytesLike
+        if isinstance(data, str):
+            opcode, payload = _TEXT, data.encode("utf-8")
+        else:
+            opcode, payload = _BINARY, data
+        mask = self._next_mask() if self.role is _CLIENT else None
+        frame: bytes = self._codec.encode_frame(opcode, payload, mask=mask)
+        return frame
+
     def data_to_send(self) -> bytes:
         """The bytes to write to the transport, in order; empties the buffer."""
         buffers = self.buffers_to_send()

@@ -40,6 +40,7 @@ cdef class Connection:
     cpdef _add_fragment(self, payload, final, validated=*)
     cpdef _finish_message(self)
     cpdef list buffers_to_send(self)
+    cpdef message_frame(self, data)
     cpdef has_data_to_send(self)
     cpdef _send_data(self, opcode, payload, fin)
     cpdef _check_open(self)

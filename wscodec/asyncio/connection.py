@@ -421,6 +421,10 @@ class AsyncConnection(_ProtocolBase, asyncio.BufferedProtocol):
             raise RuntimeError("the opening handshake is not over")
         while self._fragmenting is not None:  # another send() is sending fragments
             await asyncio.shield(self._fragmenting)
+        if self._write_message(message):
+            if self._writing_paused:
+                await self._drain()
+            return
         if isinstance(message, str):
             protocol.send_text(message)
         elif isinstance(message, _BYTES_LIKE):
@@ -451,6 +455,8 @@ class AsyncConnection(_ProtocolBase, asyncio.BufferedProtocol):
             raise RuntimeError("the opening handshake is not over")
         if self._fragmenting is not None:
             raise RuntimeError("a fragmented message is being sent")
+        if self._write_message(message):
+            return
         if isinstance(message, str):
             protocol.send_text(message)
         elif isinstance(message, _BYTES_LIKE):
@@ -458,6 +464,21 @@ class AsyncConnection(_ProtocolBase, asyncio.BufferedProtocol):
         else:
             raise TypeError(f"cannot send a {type(message).__name__}; use str or bytes")
         self._flush()
+
+    def _write_message(self, message: object) -> bool:
+        """Write a whole message at once if the protocol allows the shortcut
+        (:meth:`Connection.message_frame`); False when it must be sent the usual way."""
+        kind = type(message)
+        if kind is not bytes and kind is not str:
+            return False
+        frame = self.protocol.message_frame(message)  # type: ignore[union-attr,arg-type]
+        if frame is None:
+            return False
+        transport = self.transport
+        assert transport is not None
+        if not transport.is_closing():
+            transport.write(frame)
+        return True
 
     async def _send_fragments(self, fragments: Union[Iterable[Data], AsyncIterable[Data]]) -> None:
         protocol = self.protocol

@@ -44,3 +44,4 @@ cdef class AsyncConnection(_ProtocolBase):
     cpdef buffer_updated(self, nbytes)
     cpdef _receive(self, data)
     cpdef _flush(self)
+    cpdef bint _write_message(self, message)
