@@ -142,7 +142,7 @@ class MessageQueue:
             return None
         message = items[0]
         if type(message) is not Fragment:
-            items.pop(0)
+            del items[0]  # compiled, pop(0) is a method call, del is not
         elif self._finals:
             message = self._join_fragments()
         else:
