@@ -7,6 +7,7 @@ Each subcommand prints what it found and exits non-zero on the first mismatch.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import re
 import shlex
@@ -69,6 +70,16 @@ def static_files(files: list[str]) -> list[str]:
     """The demo's static files in the source tree (none until the demo lands)."""
     prefix = f"{NAME}/demo/static/"
     return [p for p in files if p.startswith(prefix) and any(fnmatch(p, s) for s in STATIC)]
+
+
+def compiled_modules(root: Path) -> list[str]:
+    """The compiled modules' dotted names: the codec and each twin of
+    ``TWINS`` in wscodec/_backend.py (what setup.py builds)."""
+    tree = ast.parse((root / NAME / "_backend.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "TWINS":
+            return [f"{NAME}._codec", *ast.literal_eval(node.value).values()]
+    raise SystemExit(f"FAIL: no TWINS in {NAME}/_backend.py")
 
 
 def package_files(files: list[str]) -> set[str]:
@@ -161,13 +172,15 @@ def wheel(args: argparse.Namespace) -> None:
     payload = {n for n in names if not n.startswith(dist_info)}
     meta = {n[len(dist_info) :] for n in names if n.startswith(dist_info)}
     expected = package_files(files)
-    compiled = sorted(n for n in payload if re.fullmatch(rf"{NAME}/_codec\..+\.(so|pyd)", n))
+    modules = "|".join(re.escape(m.replace(".", "/")) for m in compiled_modules(root))
+    compiled = sorted(n for n in payload if re.fullmatch(rf"(?:{modules})\..+\.(so|pyd)", n))
     if args.kind == "compiled":
         check(
             re.fullmatch(rf"{NAME}-{args.version}-cp3\d+-cp3\d+t?-.+\.whl", path.name) is not None,
             f"not a CPython-specific wheel name: {path.name}",
         )
-        check(len(compiled) == 1, f"expected one compiled module, found {compiled}")
+        wanted = len(compiled_modules(root))
+        check(len(compiled) == wanted, f"expected {wanted} compiled modules, found {compiled}")
         check("Root-Is-Purelib: false" in wheel_meta, "a compiled wheel must be platlib")
         expected.update(compiled)
     else:
@@ -175,7 +188,7 @@ def wheel(args: argparse.Namespace) -> None:
             path.name == f"{NAME}-{args.version}-py3-none-any.whl",
             f"the pure wheel is tagged {path.name}, not py3-none-any",
         )
-        check(not compiled, f"the pure wheel carries a compiled module: {compiled}")
+        check(not compiled, f"the pure wheel carries compiled modules: {compiled}")
         check("Root-Is-Purelib: true" in wheel_meta, "the pure wheel must be purelib")
         check("Tag: py3-none-any" in wheel_meta, "WHEEL metadata lacks Tag: py3-none-any")
         expected.add(f"{NAME}/_build_note.txt")
