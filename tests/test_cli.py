@@ -456,3 +456,50 @@ def test_connect_refuses_a_uri_with_invalid_characters(uri, bad):
     line = one_error_line(result.stderr)
     assert line.startswith("wscodec: error: invalid URI: "), line
     assert f"contains {bad}" in line, line
+
+
+def test_the_banner_comes_once_ctrl_c_is_handled():
+    """Whoever reads "press Ctrl-C" and presses it gets the clean shutdown, not
+    a KeyboardInterrupt (under load a Ctrl-C sent right after the banner,
+    printed before the handlers, ended the demo with 130)."""
+    import threading
+
+    from wscodec.cli import run_until_interrupted
+
+    class Server:
+        connections: List[object] = []
+
+        def __init__(self) -> None:
+            self.stopped = threading.Event()
+
+        def serve_forever(self) -> None:
+            self.stopped.wait(10)
+
+        def shutdown(self) -> None:
+            self.stopped.set()
+
+    class Reader:
+        """A terminal user: presses Ctrl-C as soon as the banner says so."""
+
+        def __init__(self) -> None:
+            self.lines: List[str] = []
+
+        def write(self, text: str) -> None:
+            self.lines.append(text)
+            if "press Ctrl-C" in text:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def flush(self) -> None:
+            pass
+
+    server, reader = Server(), Reader()
+    before = signal.getsignal(signal.SIGINT)
+    assert run_until_interrupted(server, reader, ("serving", "press Ctrl-C to stop")) == 0
+    assert server.stopped.is_set()
+    assert "".join(reader.lines).splitlines() == [
+        "serving",
+        "press Ctrl-C to stop",
+        "shutting down: closing 0 connection(s) with 1001",
+        "stopped",
+    ]
+    assert signal.getsignal(signal.SIGINT) is before

@@ -27,7 +27,7 @@ import ssl
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, TextIO, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Union
 
 from . import __version__, _backend
 from .events.server import EventConnection, EventHandler, EventServer, serve_events
@@ -170,12 +170,14 @@ def _listen(host: str, port: int, make: Callable[[], Any]) -> Any:
         raise CommandError(f"cannot listen on {where}: {describe_os_error(error)}") from None
 
 
-def run_until_interrupted(server: Any, stream: TextIO) -> int:
+def run_until_interrupted(server: Any, stream: TextIO, banner: Sequence[str] = ()) -> int:
     """Serve until Ctrl-C (SIGINT) or SIGTERM, then close every connection with 1001.
 
     The signals only set a flag that the main thread polls: no
     KeyboardInterrupt is raised at an arbitrary point (inside a lock or a
-    join), so the shutdown always runs in full.
+    join), so the shutdown always runs in full. ``banner`` is printed once
+    the signals are handled: whoever reads it and presses Ctrl-C gets the
+    clean shutdown (printed before, a Ctrl-C could beat the handlers).
     """
     thread = threading.Thread(target=server.serve_forever, name="wscodec-accept", daemon=True)
     stopping: List[int] = []
@@ -189,6 +191,8 @@ def run_until_interrupted(server: Any, stream: TextIO) -> int:
             previous[signum] = signal.signal(signum, request_stop)
     try:
         thread.start()
+        for line in banner:
+            print(line, file=stream, flush=True)
         while thread.is_alive() and not stopping:
             time.sleep(0.1)
         status = EXIT_OK if stopping else EXIT_FAILURE  # or the accept loop died by itself
@@ -234,13 +238,12 @@ def demo(args: argparse.Namespace) -> int:
         ),
     )
     base = f"{url_host(args.host)}:{server.port}"
-    print(
+    banner = (
         f"wscodec {__version__} demo chat, backend: {_backend.BACKEND}, server: {args.demo_server}",
-        flush=True,
+        f"open http://{base}/ in a browser (WebSocket endpoint: ws://{base}{WS_PATH})",
+        "press Ctrl-C to stop",
     )
-    print(f"open http://{base}/ in a browser (WebSocket endpoint: ws://{base}{WS_PATH})")
-    print("press Ctrl-C to stop", flush=True)
-    return run_until_interrupted(server, sys.stdout)
+    return run_until_interrupted(server, sys.stdout, banner)
 
 
 def echo_handler(connection: ServerConnection) -> None:
@@ -322,9 +325,11 @@ def echo(args: argparse.Namespace) -> int:
     )
     base = f"{url_host(args.host)}:{server.port}"
     kind = "event-driven echo server" if args.events else "echo server"
-    print(f"wscodec {__version__} {kind} on ws://{base}/, backend: {_backend.BACKEND}")
-    print("press Ctrl-C to stop", flush=True)
-    return run_until_interrupted(server, sys.stdout)
+    banner = (
+        f"wscodec {__version__} {kind} on ws://{base}/, backend: {_backend.BACKEND}",
+        "press Ctrl-C to stop",
+    )
+    return run_until_interrupted(server, sys.stdout, banner)
 
 
 # wscodec serve: worker processes and a broker (issue 11) ---------------------------

@@ -140,24 +140,9 @@ def run_client_role(
     timeout: float,
     flavour: str = "sync",
 ) -> None:
-    port = free_port()
-    spec = {
-        "url": f"ws://127.0.0.1:{port}",
-        "outdir": str(outdir),
-        "cases": cases,
-        "exclude-cases": [],
-        "exclude-agent-cases": {},
-    }
     with tempfile.TemporaryDirectory() as work:
-        spec_path = Path(work) / "fuzzingserver.json"
-        spec_path.write_text(json.dumps(spec))
-        server = subprocess.Popen(
-            [wstest, "-m", "fuzzingserver", "-s", str(spec_path), "-u", "0"],
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-        )
+        server, port = start_fuzzing_server(wstest, cases, outdir, Path(work))
         try:
-            wait_for_port(port, server)
             subprocess.run(
                 [
                     sys.executable,
@@ -174,6 +159,44 @@ def run_client_role(
         finally:
             server.terminate()
             server.wait(30)
+
+
+def start_fuzzing_server(
+    wstest: str, cases: List[str], outdir: Path, work: Path, attempts: int = 3
+) -> Tuple[subprocess.Popen, int]:
+    """wstest's fuzzing server, listening, and its port.
+
+    The port is one the system had free a moment before; another process
+    may take it first (wstest then exits: "Address already in use"), so a
+    server that exits at start is tried again on a new port.
+    """
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        spec = {
+            "url": f"ws://127.0.0.1:{port}",
+            "outdir": str(outdir),
+            "cases": cases,
+            "exclude-cases": [],
+            "exclude-agent-cases": {},
+        }
+        spec_path = work / "fuzzingserver.json"
+        spec_path.write_text(json.dumps(spec))
+        server = subprocess.Popen(
+            [wstest, "-m", "fuzzingserver", "-s", str(spec_path), "-u", "0"],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, server)
+            return server, port
+        except RuntimeError as error:
+            exited_at_start = server.poll() is not None
+            server.kill()
+            server.wait(30)
+            if attempt == attempts or not exited_at_start:
+                raise
+            print(f"{error}; trying another port", file=sys.stderr)
+    raise AssertionError("unreachable")
 
 
 def classify(
