@@ -198,3 +198,22 @@ def test_receive_buffer_grows_after_a_full_read_and_shrinks_back():
     assert large > small
     assert [size for _, _, size in history[1:16]] == [large] * 15
     assert history[16][2] == small
+
+
+def test_setup_builds_exactly_the_twins_the_backend_uses():
+    """setup.py's TWINS (what is compiled, from which source) and _backend.TWINS
+    (which module swaps in which compiled name) must name the same pairs."""
+    import ast
+    from pathlib import Path
+
+    setup = Path(__file__).resolve().parent.parent / "setup.py"
+    if not setup.exists():
+        pytest.skip("setup.py is not beside these tests (a wheel's suite, run from a copy)")
+    tree = ast.parse(setup.read_text())
+    [built] = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "TWINS"
+    ]
+    from_source = {source[: -len(".py")].replace("/", "."): name for name, source in built.items()}
+    assert from_source == _backend.TWINS
