@@ -202,6 +202,9 @@ def twin_sources():
         shutil.copyfile(source, copy)
         shutil.copyfile(os.path.join("src", *parts) + ".pxd", copy[:-3] + ".pxd")
         copies[name] = copy
+    # The twins cimport the codec's types (the Connection's parser).
+    codec_pxd = os.path.join("wscodec", "_codec.pxd")
+    shutil.copyfile(os.path.join("src", codec_pxd), os.path.join(TWIN_DIR, codec_pxd))
     return copies
 
 

@@ -100,11 +100,14 @@ def test_feed_reentered_from_a_callback_raises(codec, monkeypatch):
     assert parser.feed(second)[0].payload == b"second"
 
 
-@pytest.mark.parametrize("call", ["feed", "pending_payload", "allowed_rsv"])
+@pytest.mark.parametrize("call", ["feed", "whole_message", "pending_payload", "allowed_rsv"])
 def test_parser_used_from_a_second_thread_while_busy_raises(codec, monkeypatch, call):
     parser = codec.FrameParser(mask_expected=True)
     calls = {
         "feed": lambda: parser.feed(codec.encode_frame(Opcode.BINARY, b"x", mask=KEY)),
+        "whole_message": lambda: parser.whole_message(
+            codec.encode_frame(Opcode.TEXT, b"x", mask=KEY)
+        ),
         "pending_payload": lambda: parser.pending_payload(),
         "allowed_rsv": lambda: setattr(parser, "allowed_rsv", 0x40),
     }

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from tests.test_differential import frames
 from wscodec import ConnectionClosedError, ConnectionClosedOK, FrameParser, Opcode, encode_frame
 from wscodec.connection import (
     BinaryMessage,
@@ -12,6 +15,7 @@ from wscodec.connection import (
     Fragment,
     Ping,
     Pong,
+    PythonConnection,
     Role,
     State,
     TextMessage,
@@ -306,6 +310,9 @@ def test_arriving_frames_are_not_copied_again_and_again(max_message_size):
         def __init__(self, parser):
             self._parser = parser
 
+        def whole_message(self, data):
+            return self._parser.whole_message(data)
+
         def feed(self, data):
             return self._parser.feed(data)
 
@@ -322,7 +329,8 @@ def test_arriving_frames_are_not_copied_again_and_again(max_message_size):
     for opcode in (Opcode.BINARY, Opcode.TEXT):
         copied.clear()
         wire = client_frame(opcode, payload if opcode is Opcode.BINARY else b"x" * len(payload))
-        connection = Connection(Role.SERVER, max_message_size=max_message_size)
+        # The Python class: the compiled twin's parser attribute takes only the compiled parser.
+        connection = PythonConnection(Role.SERVER, max_message_size=max_message_size)
         connection._parser = CountingParser(connection._parser)
         for start in range(0, len(wire), 4096):
             connection.receive_data(wire[start : start + 4096])
@@ -727,3 +735,37 @@ def test_streamed_compressed_message_comes_inflated():
     events = receiver.receive_data(sender.data_to_send())
     assert len(events) > 1 and all(type(e) is Fragment for e in events)
     assert "".join(e.data for e in events) == text
+
+
+# The whole-message shortcut (FrameParser.whole_message) changes nothing --------------
+
+
+def received_all(connection_class, chunks, plain):
+    """Every event, every byte answered, and the end state, for ``chunks`` in order."""
+    connection = connection_class(
+        Role.SERVER, max_message_size=1000, max_fragments=8, plain_messages=plain
+    )
+    events, sent = [], b""
+    for chunk in chunks:
+        events += connection.receive_data(chunk)
+        sent += connection.data_to_send()
+    failure = connection.failure
+    return (
+        events,
+        sent,
+        connection.state,
+        connection.close_code,
+        None if failure is None else (type(failure), failure.code, failure.reason),
+    )
+
+
+@given(st.lists(frames(masked=True), max_size=8), st.booleans())
+def test_a_frame_per_read_gives_what_a_byte_per_read_gives(wire_frames, plain):
+    # One frame per read takes the shortcut wherever it applies; one byte per
+    # read never does (a frame's first byte alone is not a frame).
+    data = b"".join(wire_frames)
+    one_byte_reads = [data[i : i + 1] for i in range(len(data))]
+    for connection_class in {Connection, PythonConnection}:
+        assert received_all(connection_class, wire_frames, plain) == received_all(
+            connection_class, one_byte_reads, plain
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wscodec import ProtocolError
+from wscodec import Opcode, ProtocolError
 from wscodec.protocol import RSV1, RSV2, RSV3
 
 # Bytes that matter to UTF-8 validation, so random text hits every DFA edge.
@@ -190,9 +190,12 @@ def run_parser(twin, options, chunks):
     parser = twin.FrameParser(**options)
     history = []
     for chunk in chunks:
+        # The shortcut first: whatever it answers, feed() must see the chunk untouched.
+        whole = outcome(parser.whole_message, chunk)
         result = outcome(parser.feed, chunk)
         history.append(
             (
+                whole,
                 result,
                 parser.buffered,
                 parser.pending_payload(),
@@ -223,6 +226,23 @@ def collect(twin, options, chunks):
             delivered.extend(error.frames)
             return delivered, (type(error), error.code, error.reason)
     return delivered, None
+
+
+@given(streams(), st.lists(st.integers(0, 5000), max_size=12))
+def test_whole_message_is_what_feed_gives(both, stream, points):
+    # Whenever the shortcut answers, feed() on the same input gives that one message.
+    options, data = stream
+    for twin in both:
+        for chunk in [data, *cut(data, points)]:
+            message = twin.FrameParser(**options).whole_message(chunk)
+            if message is None:
+                continue
+            [frame] = twin.FrameParser(**options).feed(chunk)
+            assert frame.fin and not (frame.rsv1 or frame.rsv2 or frame.rsv3)
+            if frame.opcode is Opcode.TEXT:
+                assert message == frame.payload.decode("utf-8")
+            else:
+                assert frame.opcode is Opcode.BINARY and message == frame.payload
 
 
 @given(streams())

@@ -373,3 +373,95 @@ def test_data_frame_header_is_what_encode_frame_puts_first(codec, length, opcode
     payload = b"\x5a" * length
     frame = codec.encode_frame(opcode, payload, fin=fin, rsv1=rsv1)
     assert data_frame_header(opcode, length, fin=fin, rsv1=rsv1) + payload == frame
+
+
+# whole_message: one small whole message per read, without a Frame ----------------
+
+
+def masked_frame(codec, opcode, payload: bytes) -> bytes:
+    return codec.encode_frame(opcode, payload, mask=KEY)
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 65535])
+@pytest.mark.parametrize("mask_expected", [True, False])
+def test_whole_message_hands_over_a_whole_data_frame(codec, length, mask_expected):
+    binary = bytes(range(256)) * (length // 256 + 1)
+    mask = KEY if mask_expected else None
+    parser = codec.FrameParser(mask_expected=mask_expected, max_frame_size=None)
+    wire = codec.encode_frame(Opcode.BINARY, binary[:length], mask=mask)
+    assert parser.whole_message(wire) == binary[:length]
+    text = ("é" * length)[: length // 2] + "x" * (length % 2)
+    wire = codec.encode_frame(Opcode.TEXT, text.encode(), mask=mask)
+    for kind in (bytes, bytearray, memoryview):
+        message = parser.whole_message(kind(wire))
+        assert type(message) is str and message == text
+    assert parser.buffered == 0
+    assert parser.feed(wire) == [Frame(Opcode.TEXT, text.encode())]  # nothing was consumed
+
+
+WHOLE_MESSAGE_REFUSALS = [
+    # (name, wire, parser options): each is left to feed(), byte for byte.
+    ("not final", bytes([0x02, 0x82]) + KEY + b"ab", {}),
+    ("continuation", bytes([0x80, 0x82]) + KEY + b"ab", {}),
+    ("ping", bytes([0x89, 0x82]) + KEY + b"ab", {}),
+    ("close", bytes([0x88, 0x82]) + KEY + b"\x03\xe8", {}),
+    ("rsv1 allowed", bytes([0xC2, 0x82]) + KEY + b"ab", {"allowed_rsv": RSV1}),
+    ("rsv1 refused", bytes([0xC2, 0x82]) + KEY + b"ab", {}),
+    ("reserved opcode", bytes([0x83, 0x82]) + KEY + b"ab", {}),
+    ("unmasked", bytes([0x82, 0x02]) + b"ab", {}),
+    ("64-bit length", bytes([0x82, 0xFF]) + (2).to_bytes(8, "big") + KEY + b"ab", {}),
+    ("over the limit", bytes([0x82, 0x82]) + KEY + b"ab", {"max_frame_size": 1}),
+    ("incomplete", bytes([0x82, 0x83]) + KEY + b"ab", {}),
+    ("a second frame after", (bytes([0x82, 0x82]) + KEY + b"ab") * 2, {}),
+    ("one byte", b"\x82", {}),
+    ("16-bit length cut", b"\x82\xfe\x00", {}),
+    (
+        "invalid UTF-8",
+        bytes([0x81, 0x82]) + KEY + bytes(b ^ k for b, k in zip(b"\xc0\xaf", KEY)),
+        {},
+    ),
+    ("truncated UTF-8", bytes([0x81, 0x81]) + KEY + bytes([0xC3 ^ KEY[0]]), {}),
+]
+
+
+@pytest.mark.parametrize(
+    "name, wire, options", WHOLE_MESSAGE_REFUSALS, ids=[r[0] for r in WHOLE_MESSAGE_REFUSALS]
+)
+def test_whole_message_leaves_every_other_input_to_feed(codec, name, wire, options):
+    options = {"mask_expected": True, **options}
+    for chunks in ([wire], [wire[:1], wire[1:]]):
+        parser, fresh = codec.FrameParser(**options), codec.FrameParser(**options)
+        assert parser.whole_message(wire) is None
+        for chunk in chunks:
+            # The same frames, or the same error, as a parser that never saw the call.
+            assert outcome_of(parser.feed, chunk) == outcome_of(fresh.feed, chunk)
+
+
+def outcome_of(call, *args):
+    try:
+        return ("ok", call(*args))
+    except ProtocolError as error:
+        return ("error", type(error), error.code, error.reason, error.frames)
+
+
+def test_whole_message_waits_for_a_frame_in_progress_and_a_failed_parser(codec):
+    parser = codec.FrameParser(mask_expected=True)
+    wire = masked_frame(codec, Opcode.BINARY, b"hello")
+    assert parser.feed(wire[:1]) == []
+    assert parser.whole_message(wire) is None  # a header is half read
+    assert parser.feed(wire[1:]) == [Frame(Opcode.BINARY, b"hello")]
+    assert parser.feed(wire[:9]) == []
+    assert parser.whole_message(wire) is None  # a payload is half read
+    assert parser.feed(wire[9:]) == [Frame(Opcode.BINARY, b"hello")]
+    with pytest.raises(ProtocolError):
+        parser.feed(b"\x82\x00")  # unmasked
+    assert parser.whole_message(wire) is None
+    with pytest.raises(ProtocolError):
+        parser.feed(wire)  # still failed
+
+
+def test_whole_message_refuses_what_is_not_bytes_like(codec):
+    parser = codec.FrameParser(mask_expected=True)
+    with pytest.raises(TypeError):
+        parser.whole_message(12345)
+    assert parser.whole_message(masked_frame(codec, Opcode.BINARY, b"x")) == b"x"

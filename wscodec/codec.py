@@ -229,6 +229,66 @@ class FrameParser:
         finally:
             token.append(True)
 
+    def whole_message(self, data: BytesLike) -> Union[bytes, str, None]:
+        """``data`` as one message, when it is exactly one small whole message's frame.
+
+        Returns the payload, unmasked: ``bytes`` for a binary frame, ``str``
+        for a text frame. That is when nothing is buffered and ``data`` holds
+        one final text or binary frame, without RSV bits, masked as expected,
+        with a 7- or 16-bit length within ``max_frame_size`` and, for text,
+        valid UTF-8; and nothing more. Otherwise None, and the parser is
+        unchanged: :meth:`feed` the same ``data``, which applies every rule
+        (and raises what the frame breaks).
+
+        The shortcut of a reader that gets one small message per read, the
+        usual case of a request and answer protocol: no :class:`Frame` is made.
+        """
+        token = self._token
+        try:
+            token.pop()
+        except IndexError:
+            raise _busy("FrameParser") from None
+        try:
+            if self._error is not None or self._buffer:
+                return None
+            return self._whole_message(_byte_view(data))
+        finally:
+            token.append(True)
+
+    def _whole_message(self, view: memoryview) -> Union[bytes, str, None]:
+        size = len(view)
+        if size < 2:
+            return None
+        first, second = view[0], view[1]
+        if first not in (0x81, 0x82) or bool(second & 0x80) != self._mask_expected:
+            return None
+        length = second & 0x7F
+        header = 2
+        if length == 127:
+            return None
+        if length == 126:
+            if size < 4:
+                return None
+            length = (view[2] << 8) | view[3]
+            header = 4
+        if self._max_frame_size is not None and length > self._max_frame_size:
+            return None
+        key = None
+        if second & 0x80:
+            key = bytes(view[header : header + 4])
+            header += 4
+        if size != header + length:
+            return None
+        payload = bytes(view[header:])
+        if key is not None:
+            payload = _xor(payload, key, 0)
+        if first == 0x82:
+            return payload
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
     def feed(self, data: BytesLike) -> List[Frame]:
         """Parse ``data``; return every frame it completed, in order."""
         token = self._token

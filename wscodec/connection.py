@@ -275,6 +275,16 @@ class Connection:
         """
         if self.close_received is not None or self.failure is not None or self.eof_received:
             return []  # nothing the peer sends after its close (or an error) counts
+        if self._message_opcode is None and self.deflate is None and self._validated == 0:
+            # The usual read: one small whole message, which the parser hands
+            # over without a Frame when no rule is in question (else None).
+            message = self._parser.whole_message(data)
+            if message is not None:
+                if self.plain_messages:
+                    return [message]
+                if type(message) is bytes:
+                    return [BinaryMessage(message)]
+                return [TextMessage(message)]  # type: ignore[arg-type]
         events: List[Received] = []
         error: Optional[ProtocolError] = None
         start = 0

@@ -32,6 +32,9 @@ cdef class FrameParser:
     cdef object _error
     cdef int _busy                    # set while a method runs (busy.h)
 
+    cpdef object whole_message(self, data)
+    cdef object _whole_message(self, const uint8_t* data, Py_ssize_t size)
+    cpdef list feed(self, data)
     cdef list _feed(self, object data)
     cdef object _pending_payload(self, Py_ssize_t start)
     cdef int _parse(self, const uint8_t* data, Py_ssize_t size, list frames) except -1

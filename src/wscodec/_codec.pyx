@@ -24,6 +24,7 @@ callback, raises RuntimeError (busy.h) instead of corrupting their state.
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.number cimport PyNumber_Index
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
 
@@ -620,7 +621,83 @@ cdef class FrameParser:
             data = b"".join(pieces)
         return (_OPCODES[self._first & 0x0F], (self._first & RSV1) != 0, data)
 
-    def feed(self, data):
+    cpdef object whole_message(self, data):
+        """``data`` as one message, when it is exactly one small whole message's frame.
+
+        Returns the payload, unmasked: ``bytes`` for a binary frame, ``str``
+        for a text frame. That is when nothing is buffered and ``data`` holds
+        one final text or binary frame, without RSV bits, masked as expected,
+        with a 7- or 16-bit length within ``max_frame_size`` and, for text,
+        valid UTF-8; and nothing more. Otherwise None, and the parser is
+        unchanged: :meth:`feed` the same ``data``, which applies every rule
+        (and raises what the frame breaks).
+
+        The shortcut of a reader that gets one small message per read, the
+        usual case of a request and answer protocol: no :class:`Frame` is made.
+        """
+        cdef Py_buffer view
+        cdef bint borrowed = type(data) is not bytes
+        if not ws_enter(&self._busy):
+            _raise_busy("FrameParser")
+        try:
+            if self._error is not None or self._in_payload or self._header_have:
+                return None
+            if not borrowed:
+                view.buf = PyBytes_AS_STRING(data)
+                view.len = PyBytes_GET_SIZE(data)
+            else:
+                _get_buffer(data, &view, PyBUF_SIMPLE)
+            try:
+                return self._whole_message(<const uint8_t*>view.buf, view.len)
+            finally:
+                if borrowed:
+                    PyBuffer_Release(&view)
+        finally:
+            ws_leave(&self._busy)
+
+    cdef object _whole_message(self, const uint8_t* data, Py_ssize_t size):
+        cdef uint8_t first, second
+        cdef Py_ssize_t length, header = 2
+        cdef const uint8_t* key = NULL
+        cdef bytes payload
+        cdef uint8_t* target
+        if size < 2:
+            return None
+        first = data[0]
+        second = data[1]
+        if (first != 0x81 and first != 0x82) or bool(second & 0x80) != self.mask_expected:
+            return None
+        length = second & 0x7F
+        if length == 127:
+            return None
+        if length == 126:
+            if size < 4:
+                return None
+            length = (data[2] << 8) | data[3]
+            header = 4
+        if self._limit >= 0 and length > self._limit:
+            return None
+        if second & 0x80:
+            key = data + header
+            header += 4
+        if size != header + length:
+            return None
+        if key == NULL:
+            if first == 0x81:
+                if utf8_run(UTF8_ACCEPT, data + header, length) != UTF8_ACCEPT:
+                    return None
+                return PyUnicode_DecodeUTF8(<const char*>data + header, length, NULL)
+            return PyBytes_FromStringAndSize(<const char*>data + header, length)
+        payload = PyBytes_FromStringAndSize(NULL, length)
+        target = <uint8_t*>PyBytes_AS_STRING(payload)
+        mask_copy(target, data + header, length, key, 0)
+        if first == 0x81:
+            if utf8_run(UTF8_ACCEPT, target, length) != UTF8_ACCEPT:
+                return None
+            return PyUnicode_DecodeUTF8(<const char*>target, length, NULL)
+        return payload
+
+    cpdef list feed(self, data):
         """Parse ``data``; return every frame it completed, in order."""
         if not ws_enter(&self._busy):
             _raise_busy("FrameParser")

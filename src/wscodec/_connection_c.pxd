@@ -1,3 +1,5 @@
+from wscodec._codec cimport FrameParser
+
 cdef class Connection:
     cdef object __weakref__
     cdef public object _codec
@@ -14,7 +16,7 @@ cdef class Connection:
     cdef public object _message_opcode
     cdef public Py_ssize_t _message_size
     cdef public list _outgoing
-    cdef public object _parser
+    cdef public FrameParser _parser
     cdef public object _pending_close
     cdef public bint _scattered
     cdef public object _sending

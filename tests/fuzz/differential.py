@@ -9,6 +9,9 @@ raises ``AssertionError`` on a finding:
   reason and ``.frames``); feeding it whole must give the same frames as
   feeding it in chunks; every frame parsed must re-encode to the same bytes on
   both twins and parse back to itself; masking agrees on both twins.
+  ``FrameParser.whole_message`` is asked first on each chunk: both twins give
+  the same answer, and a message only where ``feed`` then gives exactly that
+  one final data frame.
 - ``utf8``: both twins (one-shot and incremental, same chunks) agree with each
   other and with CPython's strict decoder.
 - ``handshake``: the bounded HTTP reader and ``accept``/``check_response``
@@ -126,18 +129,20 @@ def feed_all(twin: Any, options: Dict[str, Any], chunks: List[bytes], kind: int)
     wrap = (bytes, bytearray, memoryview)[kind % 3]
     history: List[Any] = []
     for chunk in chunks:
+        # The shortcut first: whatever it answers, feed() must see the chunk untouched.
+        whole = outcome(parser.whole_message, wrap(chunk))
         result = outcome(parser.feed, wrap(chunk))
-        history.append((result, parser.buffered))
+        history.append((result, parser.buffered, whole))
         if result[0] != "ok":
             # A failed parser stays failed: the same error, no frames.
-            history.append((outcome(parser.feed, b"\x81\x00"), parser.buffered))
+            history.append((outcome(parser.feed, b"\x81\x00"), parser.buffered, None))
             break
     return history
 
 
 def delivered(history: List[Any]) -> Tuple[List[Any], Optional[Tuple[Any, ...]]]:
     frames: List[Any] = []
-    for result, _buffered in history:
+    for result, _buffered, _whole in history:
         if result[0] == "ok":
             frames.extend(result[1])
         else:
@@ -157,6 +162,12 @@ def check_frames(data: bytes) -> None:
 
     history = feed_all(compiled, options, chunks, kind)
     assert history == feed_all(python, options, chunks, kind), "the twins disagree"
+    for result, _buffered, whole in history:
+        if whole is not None and whole[0] == "ok" and whole[1] is not None:
+            assert result[0] == "ok" and len(result[1]) == 1, "whole_message took a non-message"
+            frame = result[1][0]
+            payload = frame.payload.decode() if isinstance(whole[1], str) else frame.payload
+            assert frame.fin and frame.opcode in (1, 2) and whole[1] == payload, "whole_message"
     frames, error = delivered(history)
     whole = delivered(feed_all(compiled, options, [stream], 0))
     assert whole == (frames, error), "chunking changed the frames or the error"

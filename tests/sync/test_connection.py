@@ -16,24 +16,21 @@ from tests.helpers import running_server
 from wscodec import ConnectionClosedOK, connect
 
 
-class RecordingParser:
-    """A frame parser that records the thread of every call to feed()."""
+class RecordingBuffer:
+    """A receive buffer that records the thread of every read from the socket."""
 
-    def __init__(self, parser, threads):
-        self._parser = parser
+    def __init__(self, buffer, threads):
+        self._buffer = buffer
         self._threads = threads
 
-    def feed(self, data):
+    def read(self, sock):
         self._threads.append(threading.current_thread().name)
-        return self._parser.feed(data)
-
-    def __getattr__(self, name):
-        return getattr(self._parser, name)
+        return self._buffer.read(sock)
 
 
 def record_reading_threads(connection, threads):
-    """Wrap the sans-I/O connection's parser so that every thread feeding it bytes is recorded."""
-    connection.protocol._parser = RecordingParser(connection.protocol._parser, threads)
+    """Wrap the connection's receive buffer so that every thread reading the socket is recorded."""
+    connection._buffer = RecordingBuffer(connection._buffer, threads)
 
 
 def test_messages_are_read_in_the_thread_that_waits_in_recv():

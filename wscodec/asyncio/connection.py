@@ -341,13 +341,13 @@ class AsyncConnection(_ProtocolBase, asyncio.BufferedProtocol):
         events = protocol.receive_data(data)
         for event in events:
             kind = type(event)
-            if kind is bytes or kind is str:  # a whole message (plain_messages)
-                messages.put(event)  # type: ignore[arg-type]
-            elif kind is Fragment:
+            # A whole message (plain_messages) or a piece of one (stream_fragments).
+            if kind is bytes or kind is str or kind is Fragment:
                 messages.put(event)  # type: ignore[arg-type]
             elif kind is Pong:
                 self._pong_received(event.data)  # type: ignore[union-attr,arg-type]
-        if protocol.pending_input and not messages.paused:
+        # (pending_input is a property: the attribute first, on every read.)
+        if protocol.deflate is not None and protocol.pending_input and not messages.paused:
             # More compressed messages came in this read than one call
             # inflates: the next batch once the loop did its other work.
             self._loop.call_soon(self._receive_held)  # type: ignore[union-attr]

@@ -107,8 +107,12 @@ class MessageQueue:
         if type(item) is Fragment and item.final:  # type: ignore[union-attr]
             self._finals += 1
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            # Every reader of _waiter takes a done one for none: dropping it
+            # now spares the next wait() asking the future (a method call).
+            self._waiter = None
+            if not waiter.done():  # not cancelled
+                waiter.set_result(None)
         if self.high and not self.paused and len(self._items) >= self.high:
             self.paused = True
             self._pause()
