@@ -873,6 +873,11 @@ cdef class FrameParser:
                              (first & _RSV1) != 0, (first & _RSV2) != 0, (first & _RSV3) != 0)
 
 
+cdef extern from "Python.h":
+    # Cython declares the second argument as an object; NULL asks for clipping.
+    Py_ssize_t _clipped_index "PyNumber_AsSsize_t" (object value, void* overflow) except? -1
+
+
 def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False, rsv3=False):
     """Serialise one frame, with the minimal length encoding.
 
@@ -885,14 +890,21 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
     cdef uint8_t* out
     cdef Py_ssize_t length, header, i
     cdef bint masked = mask is not None
+    cdef bint borrowed = type(payload) is not bytes
     cdef int code = -1
     cdef bytes result
-    number = PyNumber_Index(opcode)
+    # A C integer, not a Python one: out-of-range values clip (and are refused below).
+    cdef Py_ssize_t number = _clipped_index(opcode, NULL)
     if 0 <= number < 16:
-        code = number
+        code = <int>number
     if code < 0 or not _VALID_OPCODE[code]:
         raise ValueError(Errors.BAD_OPCODE.format(opcode=opcode))
-    _get_buffer(payload, &view, PyBUF_SIMPLE)
+    if not borrowed:
+        # Most payloads are bytes: read them directly, without acquiring a buffer.
+        view.buf = PyBytes_AS_STRING(payload)
+        view.len = PyBytes_GET_SIZE(payload)
+    else:
+        _get_buffer(payload, &view, PyBUF_SIMPLE)
     try:
         length = view.len
         if code >= 0x8:
@@ -927,5 +939,6 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
         else:
             memcpy(out + header, view.buf, length)
     finally:
-        PyBuffer_Release(&view)
+        if borrowed:
+            PyBuffer_Release(&view)
     return result
