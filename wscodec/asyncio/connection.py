@@ -346,7 +346,8 @@ class AsyncConnection(_ProtocolBase, asyncio.BufferedProtocol):
                 messages.put(event)  # type: ignore[arg-type]
             elif kind is Pong:
                 self._pong_received(event.data)  # type: ignore[union-attr,arg-type]
-        # (pending_input is a property: the attribute first, on every read.)
+        # deflate first: only it holds input back, and pending_input, a
+        # property, costs a Python lookup on every read.
         if protocol.deflate is not None and protocol.pending_input and not messages.paused:
             # More compressed messages came in this read than one call
             # inflates: the next batch once the loop did its other work.
