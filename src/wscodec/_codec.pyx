@@ -174,6 +174,18 @@ cdef inline int _get_buffer(object data, Py_buffer* view, int flags) except -1:
     return 0
 
 
+cdef inline int _read_view(object data, Py_buffer* view) except -1:
+    """Point ``view`` at ``data``'s bytes: 1 if a buffer was borrowed (release
+    it), 0 for ``bytes``, read directly (immutable, and referenced by the
+    caller throughout, even where the GIL is released)."""
+    if type(data) is bytes:
+        view.buf = PyBytes_AS_STRING(data)
+        view.len = PyBytes_GET_SIZE(data)
+        return 0
+    _get_buffer(data, view, PyBUF_SIMPLE)
+    return 1
+
+
 cdef inline int _get_key(object mask, uint8_t* key) except -1:
     cdef Py_buffer view
     _get_buffer(mask, &view, PyBUF_SIMPLE)
@@ -636,17 +648,13 @@ cdef class FrameParser:
         usual case of a request and answer protocol: no :class:`Frame` is made.
         """
         cdef Py_buffer view
-        cdef bint borrowed = type(data) is not bytes
+        cdef bint borrowed
         if not ws_enter(&self._busy):
             _raise_busy("FrameParser")
         try:
             if self._error is not None or self._in_payload or self._header_have:
                 return None
-            if not borrowed:
-                view.buf = PyBytes_AS_STRING(data)
-                view.len = PyBytes_GET_SIZE(data)
-            else:
-                _get_buffer(data, &view, PyBUF_SIMPLE)
+            borrowed = _read_view(data, &view)
             try:
                 return self._whole_message(<const uint8_t*>view.buf, view.len)
             finally:
@@ -709,18 +717,13 @@ cdef class FrameParser:
     cdef list _feed(self, object data):
         cdef Py_buffer view
         cdef list frames = []
-        cdef bint borrowed = type(data) is not bytes
+        cdef bint borrowed
         if self._error is not None:
             self._error.frames = []
             raise self._error
-        if not borrowed:
-            # Immutable and referenced by the caller throughout, even where the
-            # GIL is released: no buffer to borrow.
-            view.buf = PyBytes_AS_STRING(data)
-            view.len = PyBytes_GET_SIZE(data)
-        else:
-            # Held until the last byte is read: nothing can resize or free it.
-            _get_buffer(data, &view, PyBUF_SIMPLE)
+        # A borrowed buffer is held until the last byte is read: nothing can
+        # resize or free it meanwhile.
+        borrowed = _read_view(data, &view)
         try:
             self._parse(<const uint8_t*>view.buf, view.len, frames)
         except ProtocolError as error:
@@ -890,7 +893,7 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
     cdef uint8_t* out
     cdef Py_ssize_t length, header, i
     cdef bint masked = mask is not None
-    cdef bint borrowed = type(payload) is not bytes
+    cdef bint borrowed
     cdef int code = -1
     cdef bytes result
     # A C integer, not a Python one: out-of-range values clip (and are refused below).
@@ -899,12 +902,7 @@ def encode_frame(opcode, payload, *, fin=True, mask=None, rsv1=False, rsv2=False
         code = <int>number
     if code < 0 or not _VALID_OPCODE[code]:
         raise ValueError(Errors.BAD_OPCODE.format(opcode=opcode))
-    if not borrowed:
-        # Most payloads are bytes: read them directly, without acquiring a buffer.
-        view.buf = PyBytes_AS_STRING(payload)
-        view.len = PyBytes_GET_SIZE(payload)
-    else:
-        _get_buffer(payload, &view, PyBUF_SIMPLE)
+    borrowed = _read_view(payload, &view)
     try:
         length = view.len
         if code >= 0x8:
